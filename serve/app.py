@@ -1,0 +1,127 @@
+"""Ray Serve applications: one per model (ingress, batching and the model in one replica: one hop per
+request), plus the catalog app at `/` (GET /, /healthz, /readyz, /metrics, unknown models).
+
+Builders (`build_model_app`, `build_catalog_app`) are what `serve deploy` configs import; the ASGI apps are
+built inside each replica (`__serve_build_asgi_app__`), because a socket.io server pickled at import time never
+fires its handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import socketio
+from ray import serve
+
+from serve.catalog import Entry, load_catalog
+from serve.local_only import bind_replica_grpc_to_loopback
+from serve.protocols.http import model_http_app
+from serve.protocols.socket import socket_server
+
+SOCKET_PREFIX = "/socket.io"
+
+
+def _device(entry: Entry) -> str:
+    if entry.specs.gpu:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    return "cpu"
+
+
+class PathDispatch:
+    """Send `/<name>/socket.io/...` to engine.io and everything else to FastAPI. Serve passes the full path
+    with the route prefix as `root_path`, which engine.io's own path check does not understand."""
+
+    def __init__(self, http_app, socket_app):
+        self.http_app, self.socket_app = http_app, socket_app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            path, root = scope.get("path", ""), scope.get("root_path", "")
+            local = path[len(root):] if root and path.startswith(root) else path
+            if local == SOCKET_PREFIX or local.startswith(SOCKET_PREFIX + "/"):
+                return await self.socket_app(scope, receive, send)
+        return await self.http_app(scope, receive, send)
+
+
+@serve.deployment(name="ModelServer")
+@serve.ingress()
+class ModelServer:
+    def __init__(self, catalog: str, model: str):
+        if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
+            bind_replica_grpc_to_loopback()
+        from serve.runner import ModelRunner  # the family's framework is imported only in its replica
+
+        loaded = load_catalog(catalog)
+        self.entry = loaded.get(model)
+        self.runner = ModelRunner(self.entry, loaded.base_dir, _device(self.entry))
+        self.runner.load()
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        batching = self.entry.serving.batching
+        self.runner.configure(user_config.get("max_batch_size", batching.max_batch_size),
+                              user_config.get("batch_wait_timeout_s", batching.batch_wait_timeout_s))
+
+    def __serve_build_asgi_app__(self):
+        http = model_http_app(self.entry, self.runner, self.runner.info())
+        if self.entry.query.socket is None:
+            return http
+        sockets = socketio.ASGIApp(socket_server(self.entry, self.runner), socketio_path=None)
+        return PathDispatch(http, sockets)
+
+    def model_status(self) -> dict:
+        return self.runner.status.model_dump()
+
+    def model_info(self) -> dict:
+        return self.runner.info().model_dump()
+
+
+def model_deployment_options(entry: Entry) -> dict[str, Any]:
+    """Serve deployment options from the catalog's serving section (also used by the manifest generator)."""
+    serving = entry.serving
+    scaling = serving.autoscaling
+    actor: dict[str, Any] = {"num_cpus": serving.resources.num_cpus}
+    if entry.specs.gpu and serving.resources.num_gpus:
+        actor["num_gpus"] = serving.resources.num_gpus
+    if serving.resources.memory_mb:
+        actor["memory"] = serving.resources.memory_mb * 1024 * 1024
+    options: dict[str, Any] = {
+        "max_ongoing_requests": serving.max_ongoing_requests + 8,  # headroom for GET / and status calls
+        "max_queued_requests": serving.max_queued_requests,
+        "ray_actor_options": actor,
+        "user_config": {"max_batch_size": serving.batching.max_batch_size,
+                        "batch_wait_timeout_s": serving.batching.batch_wait_timeout_s},
+        "health_check_period_s": 10,
+    }
+    if scaling.min_replicas == scaling.max_replicas:
+        options["num_replicas"] = scaling.min_replicas
+    else:
+        options["autoscaling_config"] = {
+            "min_replicas": scaling.min_replicas, "max_replicas": scaling.max_replicas,
+            "initial_replicas": scaling.initial_replicas if scaling.initial_replicas is not None
+            else max(1, scaling.min_replicas),
+            "target_ongoing_requests": scaling.target_ongoing_requests,
+        }
+    return options
+
+
+def build_model_app(args: dict[str, Any]) -> serve.Application:
+    """Serve application builder: args {"catalog": path, "model": name}."""
+    catalog = load_catalog(args["catalog"])
+    entry = catalog.get(args["model"])
+    if entry.serving is None:
+        raise ValueError(f"{entry.name} has no serving section: it is a Docker-only entry")
+    return ModelServer.options(**model_deployment_options(entry)).bind(str(args["catalog"]), entry.name)
+
+
+def build_catalog_app(args: dict[str, Any]) -> serve.Application:
+    """Serve application builder: args {"catalog": path, "metrics_url": Ray's metrics page (optional)}."""
+    from serve.catalog_app import CatalogServer
+
+    return CatalogServer.bind(str(args["catalog"]), args.get("metrics_url"))
+
+

@@ -1,0 +1,277 @@
+"""The catalog (`models.json`): its schema, loading, and field-level errors.
+
+An entry keeps every field of the original Runway model repository (`containerId, tag, name, specs, port,
+query, size, options, needsTraining, description, inputs`) and may add a `serving` section saying how this
+stack runs it: implementation, weights, batching, autoscaling, resources, input limits. Entries without one
+are Docker-only: they stay in the catalog (and the generator can deploy their container image) but Ray Serve
+reports them as not available.
+
+Weight paths may use `${RUNWAY_SHARED}`; when unset it defaults to `<catalog dir>/../shared`, the one setting
+the tests and the local server share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from serve.registry import IMPLEMENTATIONS
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+#: First path segments the catalog app owns: a model may not be named like them.
+RESERVED_NAMES = {"healthz", "readyz", "metrics", "docs", "redoc", "openapi.json", "models", "static"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- the original Runway fields ------------------------------------------------------------------------
+
+
+class Specs(Strict):
+    cpu: bool = Field(True, description="runs on a CPU")
+    gpu: bool = Field(False, description="wants a GPU (served with num_gpus when one exists)")
+
+
+class HttpQuery(Strict):
+    route: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="route under /<name>, e.g. /query_once")
+    method: Literal["POST", "GET", "PUT"] = Field("POST", description="HTTP method of the route")
+    type: str = Field("json", description="payload type of the original container (json)")
+
+
+class SocketQuery(Strict):
+    namespace: str = Field(pattern=r"^/[A-Za-z0-9_/-]*$", description="socket.io namespace, e.g. /query")
+    emit: str = Field(min_length=1, description="event the client emits with a frame")
+    event: str = Field(min_length=1, description="event the server answers with")
+
+
+class QueryFormat(Strict):
+    data: str = Field(description="how `data` is encoded, e.g. data:image/jpeg;base64")
+
+
+class Query(Strict):
+    http: HttpQuery
+    socket: SocketQuery | None = None
+    format: QueryFormat = QueryFormat(data="data:image/jpeg;base64")
+
+
+class Description(BaseModel):
+    """Free text about the model; the original entries carry varying keys, so extra keys are kept."""
+
+    model_config = ConfigDict(extra="allow")
+    title: str | None = None
+    author: str | None = None
+    description: str | None = None
+    url: str | None = None
+
+
+# --- the serving section (this stack's extension) ---------------------------------------------------------
+
+
+class WeightsFile(Strict):
+    path: str | None = Field(None, description="local file; ${RUNWAY_SHARED} and ~ are expanded")
+    url: str | None = Field(None, description="where users download it from when `path` is absent")
+    format: str = Field(description="file format, e.g. darknet-cfg, darknet-weights, tf-graphdef, tflite")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="expected checksum")
+
+    @model_validator(mode="after")
+    def _path_or_url(self) -> WeightsFile:
+        if not self.path and not self.url:
+            raise ValueError("give `path` (a local file) or `url` (to download)")
+        return self
+
+
+class Batching(Strict):
+    max_batch_size: int = Field(8, ge=1, le=256, description="largest batch @serve.batch assembles")
+    batch_wait_timeout_s: float = Field(0.005, ge=0, le=1, description="how long a batch waits to fill")
+
+
+class Autoscaling(Strict):
+    min_replicas: int = Field(1, ge=0, le=100)
+    max_replicas: int = Field(1, ge=1, le=100)
+    initial_replicas: int | None = Field(None, ge=0, le=100)
+    target_ongoing_requests: float = Field(2.0, gt=0, description="per replica, before scaling up")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
+        return self
+
+
+class Resources(Strict):
+    num_cpus: float = Field(0.5, gt=0, le=64, description="CPUs per replica; fractions share a core")
+    num_gpus: float = Field(0.0, ge=0, le=8, description="GPUs per replica when a GPU exists; fractions allowed")
+    memory_mb: int | None = Field(None, gt=0, description="memory per replica, for the scheduler")
+
+
+class InputLimits(Strict):
+    max_bytes: int = Field(8 * 1024 * 1024, gt=0, description="largest decoded payload, bytes")
+    max_pixels: int = Field(24_000_000, gt=0, description="largest width*height (decompression bombs)")
+
+
+class Serving(Strict):
+    implementation: str = Field(description=f"model family: one of {sorted(IMPLEMENTATIONS)}")
+    weights: dict[str, WeightsFile] = Field(default_factory=dict, description="files by role")
+    options: dict[str, Any] = Field(default_factory=dict, description="family options (thresholds, sizes)")
+    batching: Batching = Batching()
+    autoscaling: Autoscaling = Autoscaling()
+    resources: Resources = Resources()
+    limits: InputLimits = InputLimits()
+    max_ongoing_requests: int = Field(32, ge=1, le=10_000, description="per replica; above it: 503")
+    max_queued_requests: int = Field(64, ge=-1, description="waiting at the caller before 503; -1: no cap")
+
+    @field_validator("implementation")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in IMPLEMENTATIONS:
+            raise ValueError(f"unknown implementation {value!r}; known: {', '.join(sorted(IMPLEMENTATIONS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> Serving:
+        if self.max_ongoing_requests < self.batching.max_batch_size:
+            # Serve caps a batch at max_ongoing_requests: a larger max_batch_size would never fill.
+            raise ValueError(
+                f"max_ongoing_requests {self.max_ongoing_requests} < batching.max_batch_size "
+                f"{self.batching.max_batch_size}: batches could never fill; raise max_ongoing_requests"
+            )
+        return self
+
+
+class Entry(Strict):
+    containerId: str = Field(min_length=1, description="original Docker container id")
+    tag: str | None = Field(None, description="Docker image tag of the original container")
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=50)] = Field(
+        description="unique; the URL prefix /<name> and the Serve application name"
+    )
+    specs: Specs = Specs()
+    port: int = Field(ge=1, le=65535, description="port of the original container")
+    query: Query
+    size: str | None = Field(None, description="image size, free text")
+    options: dict[str, Any] = Field(default_factory=dict, description="Docker create options")
+    needsTraining: bool = False
+    description: Description | str | None = None
+    inputs: list[Any] = Field(default_factory=list, description="original input descriptions")
+    serving: Serving | None = Field(None, description="how runway-models serves it; absent: Docker-only")
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_NAMES:
+            raise ValueError(f"{value!r} is reserved by the catalog app; pick another name")
+        return value
+
+    @property
+    def http_path(self) -> str:
+        return f"/{self.name}{self.query.http.route.rstrip('/') or ''}"
+
+    @property
+    def socket_path(self) -> str:
+        return f"/{self.name}/socket.io"
+
+
+class Catalog(BaseModel):
+    entries: list[Entry]
+    base_dir: Path = Field(description="folder relative weight paths start from (the catalog's own)")
+
+    def get(self, name: str) -> Entry:
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+
+class CatalogError(Exception):
+    """A catalog that cannot be used; `problems` holds one `entry.field: message` line per error."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
+
+
+def _where(raw: Any, index: int) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return f"entry {index} ({name})" if isinstance(name, str) else f"entry {index}"
+
+
+def _cross_checks(entries: list[Entry]) -> list[str]:
+    problems: list[str] = []
+    seen: dict[tuple[str, Any], str] = {}
+    for entry in entries:
+        for field, value in (("name", entry.name), ("port", entry.port), ("query.http.route", entry.http_path),
+                             ("socket path", entry.socket_path), ("containerId", entry.containerId)):
+            key = ("route" if field == "query.http.route" else field, value)
+            if key in seen:
+                problems.append(f"{entry.name}.{field}: {value!r} is already used by {seen[key]}")
+            else:
+                seen[key] = entry.name
+    return problems
+
+
+def resolve_path(raw: str, base: Path) -> Path:
+    """Expand ${RUNWAY_SHARED} (default: <base>/../shared) and ~, relative paths from the catalog's folder."""
+    env = dict(os.environ)
+    env.setdefault("RUNWAY_SHARED", str((base / ".." / "shared").resolve()))
+    expanded = re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), m.group(0)), raw)
+    path = Path(expanded).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def weights_problems(entry: Entry, base: Path) -> list[str]:
+    """Missing weight files of one entry (a file with only a URL is downloaded at load time)."""
+    if entry.serving is None:
+        return []
+    problems = []
+    for role, weights in entry.serving.weights.items():
+        if weights.path and not weights.url and not resolve_path(weights.path, base).is_file():
+            problems.append(f"{entry.name}.serving.weights.{role}.path: file not found: "
+                            f"{resolve_path(weights.path, base)}")
+    return problems
+
+
+def parse_catalog(raw: Any, source: str = "<catalog>", base: Path | None = None) -> Catalog:
+    """Validate a decoded catalog (a JSON array of entries) and raise CatalogError naming every bad field."""
+    if isinstance(raw, dict) and isinstance(raw.get("models"), list):
+        raw = raw["models"]
+    if not isinstance(raw, list):
+        raise CatalogError(source, [f"top level: expected a JSON array of entries, got {type(raw).__name__}"])
+    entries, problems = [], []
+    for index, item in enumerate(raw):
+        try:
+            entries.append(Entry.model_validate(item))
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = ".".join(str(p) for p in err["loc"]) or "(entry)"
+                problems.append(f"{_where(item, index)}.{field}: {err['msg']} (got {err.get('input')!r:.80})")
+    problems += _cross_checks(entries)
+    if problems:
+        raise CatalogError(source, problems)
+    return Catalog(entries=entries, base_dir=base or Path.cwd())
+
+
+def load_catalog(path: str | Path, check_weights: bool = False) -> Catalog:
+    """Read and validate models.json; with check_weights, missing weight files are errors too."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CatalogError(str(path), ["file not found"]) from None
+    except json.JSONDecodeError as exc:
+        raise CatalogError(str(path), [f"line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"]) from None
+    catalog = parse_catalog(raw, str(path), base=path.resolve().parent)
+    if check_weights:
+        problems = [p for e in catalog.entries for p in weights_problems(e, catalog.base_dir)]
+        if problems:
+            raise CatalogError(str(path), problems)
+    return catalog

@@ -1,0 +1,117 @@
+"""The catalog app at `/`: GET / (every model and its status), /healthz, /readyz, /metrics, GET /<model> for
+entries Ray does not run, and a JSON 404 for unknown models. Served models answer their own /<name> routes;
+this app only sees what no model app claimed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import urllib.request
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
+from ray import serve
+
+from serve.catalog import load_catalog
+from serve.describe import availability, describe
+from serve.errors import ModelUnavailable, UnknownModel
+from serve.local_only import bind_replica_grpc_to_loopback
+from serve.protocols.http import install_error_handlers
+from serve.protocols.types import ModelInfo, ModelStatus, Readiness
+
+STATUS_TIMEOUT_S = 2.0
+
+
+@serve.deployment(name="CatalogServer", ray_actor_options={"num_cpus": 0.05}, max_ongoing_requests=64)
+@serve.ingress()
+class CatalogServer:
+    def __init__(self, catalog: str, metrics_url: str | None = None):
+        if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
+            bind_replica_grpc_to_loopback()
+        self.catalog = load_catalog(catalog)
+        self.metrics_url = metrics_url
+
+    async def _app_state(self, name: str) -> str | None:
+        try:
+            apps = (await asyncio.to_thread(serve.status)).applications
+        except Exception:
+            return None
+        return apps[name].status if name in apps else None
+
+    async def status_of(self, name: str) -> ModelStatus:
+        """Ask the model's replica itself; before it answers, report Serve's view of the application."""
+        entry = self.catalog.get(name)
+        unavailable = availability(entry)
+        if unavailable:
+            return unavailable
+        state = await self._app_state(name)
+        if state != "RUNNING":
+            failed = state in ("DEPLOY_FAILED", "UNHEALTHY")
+            return ModelStatus(state="failed" if failed else "loading",
+                               detail=f"Serve application state: {state or 'not deployed'}")
+        try:
+            handle = serve.get_app_handle(name)
+            raw = await asyncio.wait_for(handle.model_status.remote(), STATUS_TIMEOUT_S)
+            return ModelStatus.model_validate(raw)
+        except Exception as exc:
+            return ModelStatus(state="loading", detail=f"replica did not answer: {type(exc).__name__}")
+
+    async def info_of(self, name: str) -> ModelInfo:
+        status = await self.status_of(name)
+        if status.state == "ready":
+            try:
+                raw = await asyncio.wait_for(serve.get_app_handle(name).model_info.remote(), STATUS_TIMEOUT_S)
+                return ModelInfo.model_validate(raw)
+            except Exception:
+                pass
+        return describe(self.catalog.get(name), status)
+
+    def __serve_build_asgi_app__(self):
+        app = FastAPI(title="runway-models", version="0.1.0",
+                      description="Creative-ML vision models from models.json, served by Ray Serve")
+        install_error_handlers(app)
+        names = self.catalog.names
+
+        @app.get("/", response_model=list[ModelInfo], summary="The catalog: every model and its status")
+        async def catalog() -> list[ModelInfo]:
+            return list(await asyncio.gather(*(self.info_of(n) for n in names)))
+
+        @app.get("/healthz", summary="The server is up")
+        async def healthz() -> dict:
+            return {"status": "ok"}
+
+        @app.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}},
+                 summary="200 once every available model has loaded")
+        async def readyz():
+            statuses = dict(zip(names, await asyncio.gather(*(self.status_of(n) for n in names))))
+            ready = all(s.state in ("ready", "not_available") for s in statuses.values())
+            body = Readiness(ready=ready, models=statuses).model_dump()
+            return JSONResponse(body, status_code=200 if ready else 503)
+
+        @app.get("/metrics", response_class=PlainTextResponse,
+                 summary="Prometheus metrics: Ray's page (ray_serve_* and runway_*) relayed")
+        async def metrics() -> PlainTextResponse:
+            if not self.metrics_url:
+                raise ModelUnavailable("no metrics export URL configured")
+            text = await asyncio.to_thread(_fetch, self.metrics_url)
+            return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+        @app.get("/{name}", response_model=ModelInfo, summary="One model's description and I/O schema")
+        async def model(name: str) -> ModelInfo:
+            if name not in names:
+                raise UnknownModel(f"no model named {name!r}; known: {', '.join(names)}")
+            return await self.info_of(name)
+
+        @app.api_route("/{name}/{rest:path}", methods=["GET", "POST", "PUT"], include_in_schema=False)
+        async def not_served(name: str, rest: str):
+            if name not in names:
+                raise UnknownModel(f"no model named {name!r}; known: {', '.join(names)}")
+            status = await self.status_of(name)
+            raise ModelUnavailable(f"model {name} is {status.state}: {status.detail}")
+
+        return app
+
+
+def _fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()

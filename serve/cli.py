@@ -1,0 +1,89 @@
+"""`runway-models validate | schema | serve | generate`: parse arguments, call the layers below."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from serve.catalog import CatalogError, Entry, load_catalog
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        catalog = load_catalog(args.path, check_weights=not args.skip_weights)
+    except CatalogError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args.path}: {len(catalog.entries)} entries OK")
+    return 0
+
+
+def catalog_json_schema() -> dict:
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "runway-models catalog",
+              "type": "array", "items": Entry.model_json_schema()}
+    return schema
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    text = json.dumps(catalog_json_schema(), indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from serve.local import LocalSettings, run_until_signalled
+
+    try:
+        catalog = load_catalog(args.catalog)
+    except CatalogError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    settings = LocalSettings(Path(args.catalog), models, args.host, args.port, args.metrics_port, args.num_cpus)
+    run_until_signalled(settings, catalog)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="runway-models", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    validate = sub.add_parser("validate", help="check models.json; exits 1 naming every bad entry and field")
+    validate.add_argument("path", nargs="?", default="models.json")
+    validate.add_argument("--skip-weights", action="store_true", help="do not require local weight files")
+    validate.set_defaults(func=cmd_validate)
+
+    schema = sub.add_parser("schema", help="print the catalog's JSON Schema (generated from the pydantic models)")
+    schema.add_argument("--out", help="write it to this file")
+    schema.set_defaults(func=cmd_schema)
+
+    run = sub.add_parser("serve", help="serve the catalog locally with embedded Ray (Ctrl-C stops)")
+    run.add_argument("--catalog", default="models.json")
+    run.add_argument("--models", help="comma-separated names (default: every model with a built implementation)")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--metrics-port", type=int, default=8080, help="Ray's Prometheus export port")
+    run.add_argument("--num-cpus", type=int, help="logical CPUs for Ray (default: this machine's)")
+    run.set_defaults(func=cmd_serve)
+
+    try:
+        from serve.deploy.cli import add_parser as add_generate
+    except ImportError:  # the generator is optional at import time (it needs kubernetes-validate)
+        add_generate = None
+    if add_generate:
+        add_generate(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

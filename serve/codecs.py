@@ -1,0 +1,72 @@
+"""Image payloads: data-URI / base64 decoding with limits, and encoding images back. No torch, no HTTP.
+
+Limits are checked before the expensive step each time: the base64 length before decoding, the header's
+width*height before the pixels are decompressed (so a decompression bomb is refused cheaply).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from serve.errors import InvalidImage, InvalidPayload, PayloadTooLarge
+
+DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,", re.I)
+FORMATS = {"JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF"}
+
+
+def split_data_uri(data: str) -> tuple[str | None, str]:
+    """`data:image/jpeg;base64,AAAA` -> ("image/jpeg", "AAAA"); a bare base64 string passes through."""
+    match = DATA_URI.match(data)
+    if not match:
+        return None, data
+    if not match.group("b64"):
+        raise InvalidPayload("data URI must be base64-encoded (data:image/...;base64,...)")
+    mime = (match.group("mime") or "").lower()
+    if mime and not mime.startswith("image/"):
+        raise InvalidPayload(f"data URI has media type {mime!r}; expected image/*")
+    return mime or None, data[match.end():]
+
+
+def decode_image(data: str, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """A data URI (or bare base64) -> RGB uint8 array (H, W, 3). Raises 4xx-typed errors on bad input."""
+    _, payload = split_data_uri(data.strip())
+    if len(payload) * 3 // 4 > max_bytes:
+        raise PayloadTooLarge(f"image is about {len(payload) * 3 // 4} bytes; the limit is {max_bytes}")
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidPayload(f"data is not valid base64: {exc}") from None
+    if not raw:
+        raise InvalidImage("image is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(raw))
+            if image.format not in FORMATS:
+                raise InvalidImage(f"unsupported image format {image.format}; send one of {sorted(FORMATS)}")
+            width, height = image.size
+            if width * height > max_pixels:
+                raise PayloadTooLarge(f"image is {width}x{height} = {width * height} pixels; "
+                                      f"the limit is {max_pixels}")
+            rgb = image.convert("RGB")
+    except (InvalidImage, PayloadTooLarge):
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PayloadTooLarge(str(exc)) from None
+    except Exception as exc:  # PIL raises many types for truncated or foreign bytes
+        raise InvalidImage(f"bytes are not a readable image: {exc}") from None
+    return np.asarray(rgb)
+
+
+def encode_image(image: np.ndarray, fmt: str = "JPEG") -> str:
+    """RGB array -> data URI, for answers that carry a rendered image."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=fmt)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -1,0 +1,42 @@
+"""The public description of a catalog entry: what GET / lists and GET /<model> shows."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from serve.catalog import Entry
+from serve.protocols.types import ModelInfo, ModelStatus, QueryRequest, QueryResponse, WeightsInfo
+from serve.registry import IMPLEMENTATIONS
+
+
+def availability(entry: Entry) -> ModelStatus | None:
+    """Why an entry cannot be served at all, or None when Ray Serve runs it."""
+    if entry.serving is None:
+        return ModelStatus(state="not_available", detail="Docker-only entry: no serving section")
+    if IMPLEMENTATIONS[entry.serving.implementation] is None:
+        return ModelStatus(state="not_available",
+                           detail=f"implementation {entry.serving.implementation!r} is not built yet")
+    return None
+
+
+def describe(entry: Entry, status: ModelStatus, output_type: type[BaseModel] | None = None) -> ModelInfo:
+    serving = entry.serving
+    socket = None
+    if entry.query.socket is not None:
+        socket = {"path": entry.socket_path, "namespace": entry.query.socket.namespace,
+                  "emit": entry.query.socket.emit, "event": entry.query.socket.event, "transport": "websocket"}
+    description = entry.description.model_dump(exclude_none=True) if isinstance(entry.description, BaseModel) \
+        else entry.description
+    return ModelInfo(
+        name=entry.name,
+        status=status,
+        description=description,
+        implementation=serving.implementation if serving else None,
+        http={"method": entry.query.http.method, "path": entry.http_path, "format": entry.query.format.data},
+        socket=socket,
+        inputs=entry.inputs,
+        input_schema=QueryRequest.model_json_schema(),
+        output_schema=QueryResponse[output_type].model_json_schema() if output_type else None,
+        weights=[WeightsInfo(role=role, format=w.format, path=w.path, url=w.url)
+                 for role, w in (serving.weights.items() if serving else [])],
+    )

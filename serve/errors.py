@@ -1,0 +1,57 @@
+"""One error hierarchy with one JSON shape, `{"error": ..., "detail": ...}`, for HTTP and socket.io alike."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="stable machine-readable code, e.g. invalid_image")
+    detail: str = Field(description="what went wrong, for humans")
+
+
+class ServeError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+    headers: dict[str, str] = {}
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(error=self.code, detail=self.detail)
+
+
+class BadRequest(ServeError):
+    status, code = 400, "bad_request"
+
+
+class InvalidPayload(ServeError):
+    status, code = 422, "invalid_payload"
+
+
+class InvalidImage(ServeError):
+    status, code = 422, "invalid_image"
+
+
+class PayloadTooLarge(ServeError):
+    status, code = 413, "payload_too_large"
+
+
+class UnknownModel(ServeError):
+    status, code = 404, "unknown_model"
+
+
+class NotFound(ServeError):
+    status, code = 404, "not_found"
+
+
+class ModelUnavailable(ServeError):
+    status, code = 503, "model_unavailable"
+    headers = {"Retry-After": "5"}
+
+
+class Overloaded(ServeError):
+    status, code = 503, "overloaded"
+    headers = {"Retry-After": "1"}

@@ -1,0 +1,89 @@
+"""Run the catalog on this machine: embedded Ray (no cluster), Serve on 127.0.0.1:8000, nothing beyond
+loopback. Ray binds 0.0.0.0 unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is set with a loopback node address;
+Serve replicas' internal gRPC servers are rebound by `serve.local_only` (RUNWAY_LOCAL_ONLY=1)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from serve.catalog import Catalog
+from serve.describe import availability
+
+logger = logging.getLogger("runway_models")
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass
+class LocalSettings:
+    catalog_path: Path
+    models: list[str] | None = None  # None: every model Ray can serve
+    host: str = "127.0.0.1"
+    port: int = 8000
+    metrics_port: int = 8080
+    num_cpus: int | None = None
+
+
+def servable(catalog: Catalog, wanted: list[str] | None) -> list[str]:
+    """Names to deploy: the ones asked for (unknown names are an error) that have a built implementation."""
+    unknown = sorted(set(wanted or []) - set(catalog.names))
+    if unknown:
+        raise SystemExit(f"unknown model(s): {', '.join(unknown)}; the catalog has {', '.join(catalog.names)}")
+    names = wanted or catalog.names
+    return [n for n in names if availability(catalog.get(n)) is None]
+
+
+def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
+    """Start Ray and Serve and deploy the apps; returns the model names deployed. Does not block."""
+    local_only = settings.host in LOOPBACK
+    if local_only:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        os.environ["RUNWAY_LOCAL_ONLY"] = "1"  # inherited by the raylet, so by every replica
+    os.environ.setdefault("RUNWAY_SHARED", str((catalog.base_dir / ".." / "shared").resolve()))
+    import ray
+    from ray import serve
+
+    from serve.app import build_catalog_app, build_model_app
+
+    ray.init(address="local", _node_ip_address="127.0.0.1" if local_only else None, include_dashboard=False,
+             _metrics_export_port=settings.metrics_port, num_cpus=settings.num_cpus,
+             logging_level=logging.WARNING, log_to_driver=True)
+    serve.start(http_options={"host": settings.host, "port": settings.port}, proxy_location="HeadOnly")
+    names = servable(catalog, settings.models)
+    args = {"catalog": str(settings.catalog_path.resolve())}
+    metrics_url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
+    targets = [serve.RunTarget(build_catalog_app({**args, "metrics_url": metrics_url}), name="catalog",
+                               route_prefix="/")]
+    targets += [serve.RunTarget(build_model_app({**args, "model": n}), name=n, route_prefix=f"/{n}")
+                for n in names]
+    serve.run_many(targets, wait_for_applications_running=True)
+    return names
+
+
+def stop() -> None:
+    import ray
+    from ray import serve
+
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def run_until_signalled(settings: LocalSettings, catalog: Catalog) -> None:
+    """Serve until Ctrl-C or SIGTERM, then shut Serve and Ray down cleanly."""
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        names = start(settings, catalog)
+        print(f"runway-models: serving {', '.join(names) or 'no models'} on http://{settings.host}:{settings.port} "
+              f"(catalog GET /, readiness /readyz, metrics /metrics)", flush=True)
+        done.wait()
+    finally:
+        print("runway-models: shutting down", flush=True)
+        stop()

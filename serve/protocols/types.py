@@ -1,0 +1,67 @@
+"""Request and response types shared by HTTP and socket.io; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class QueryRequest(BaseModel):
+    """One image to run the model on, as the catalog's `format.data` says (a base64 data URI)."""
+
+    model_config = ConfigDict(extra="ignore")
+    data: str = Field(min_length=1, description="data:image/jpeg;base64,... (bare base64 is accepted too)")
+    id: int | str | None = Field(None, description="echoed back, so a stream can match answers to frames")
+
+
+class Timings(BaseModel):
+    queue_ms: float = Field(description="waiting for the batch to start")
+    inference_ms: float = Field(description="the whole batch's model time")
+    total_ms: float = Field(description="in this replica, decode to answer")
+
+
+class QueryResponse(BaseModel, Generic[T]):
+    model: str
+    id: int | str | None = None
+    result: T
+    batch_size: int = Field(description="how many images shared the model call")
+    timings: Timings
+
+
+ModelState = Literal["ready", "loading", "failed", "not_available"]
+
+
+class ModelStatus(BaseModel):
+    state: ModelState
+    detail: str | None = Field(None, description="why it is not ready")
+    load_seconds: float | None = None
+
+
+class WeightsInfo(BaseModel):
+    role: str
+    format: str
+    path: str | None = None
+    url: str | None = None
+
+
+class ModelInfo(BaseModel):
+    """What GET / lists per model and GET /<model> shows in full."""
+
+    name: str
+    status: ModelStatus
+    description: dict[str, Any] | str | None = None
+    implementation: str | None = None
+    http: dict[str, str] = Field(description="method and path of the query route")
+    socket: dict[str, str] | None = Field(None, description="socket.io path, namespace, emit and event")
+    inputs: list[Any] = Field(default_factory=list, description="the original catalog's input list")
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    weights: list[WeightsInfo] = Field(default_factory=list)
+
+
+class Readiness(BaseModel):
+    ready: bool
+    models: dict[str, ModelStatus]

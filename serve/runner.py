@@ -1,0 +1,104 @@
+"""The protocol-neutral data plane of one model replica: load the family, admit, decode, batch, infer.
+
+HTTP and socket.io both call `ModelRunner.query`; it knows nothing of either. Batching uses Ray Serve's
+`@serve.batch`; the model itself runs in a worker thread so the event loop keeps accepting (and dropping
+stale socket.io frames) while a batch computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from ray import serve
+
+from serve.catalog import Entry, resolve_path
+from serve.codecs import decode_image
+from serve.errors import ModelUnavailable, Overloaded
+from serve.metrics import ModelMetrics
+from serve.model import Model, ModelSpec
+from serve.describe import describe
+from serve.protocols.types import ModelInfo, ModelStatus, QueryRequest, QueryResponse, Timings
+from serve.registry import model_class
+
+logger = logging.getLogger("runway_models")
+
+
+def build_model(entry: Entry, base_dir: Path, device: str = "cpu") -> Model:
+    """Instantiate (not load) the family the entry names, with its weight paths resolved."""
+    assert entry.serving is not None
+    serving = entry.serving
+    weights = {role: resolve_path(w.path, base_dir) for role, w in serving.weights.items() if w.path}
+    options = {"num_threads": max(1, math.ceil(serving.resources.num_cpus)), **serving.options}
+    spec = ModelSpec(name=entry.name, weights=weights, options=options, device=device)
+    return model_class(serving.implementation)(spec)
+
+
+class ModelRunner:
+    def __init__(self, entry: Entry, base_dir: Path, device: str = "cpu"):
+        assert entry.serving is not None, "Docker-only entries are not served by Ray"
+        self.entry = entry
+        self.base_dir = base_dir
+        self.device = device
+        self.limits = entry.serving.limits
+        self.max_in_flight = entry.serving.max_ongoing_requests
+        self.in_flight = 0
+        self.metrics = ModelMetrics(entry.name)
+        self.model: Model | None = None
+        self.status = ModelStatus(state="loading")
+        self.output_type = model_class(entry.serving.implementation).output_type
+        self.configure(entry.serving.batching.max_batch_size, entry.serving.batching.batch_wait_timeout_s)
+
+    def load(self) -> None:
+        """Load the weights; a failure is kept as the model's status instead of killing the replica."""
+        t0 = time.perf_counter()
+        try:
+            model = build_model(self.entry, self.base_dir, self.device)
+            model.load_and_mark_ready()
+        except Exception as exc:  # any loader error: keep serving the others, report why
+            logger.exception("model %s failed to load", self.entry.name)
+            self.status = ModelStatus(state="failed", detail=f"{type(exc).__name__}: {exc}")
+            self.metrics.loaded(False, time.perf_counter() - t0)
+            return
+        self.model = model
+        seconds = time.perf_counter() - t0
+        self.status = ModelStatus(state="ready", load_seconds=round(seconds, 3))
+        self.metrics.loaded(True, seconds)
+
+    def info(self) -> ModelInfo:
+        return describe(self.entry, self.status, self.output_type)
+
+    def configure(self, max_batch_size: int, batch_wait_timeout_s: float) -> None:
+        self._infer_batch.set_max_batch_size(max_batch_size)
+        self._infer_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    async def query(self, request: QueryRequest, transport: str) -> QueryResponse:
+        """Decode one payload and run it in the next batch. Raises ServeError subclasses on bad input."""
+        if self.model is None:
+            raise ModelUnavailable(f"model {self.entry.name} is not ready: {self.status.detail or self.status.state}")
+        if self.in_flight >= self.max_in_flight:
+            raise Overloaded(f"model {self.entry.name} has {self.in_flight} requests in flight; retry shortly")
+        self.in_flight += 1
+        try:
+            start = time.perf_counter()
+            image = decode_image(request.data, self.limits.max_bytes, self.limits.max_pixels)
+            result, batch_size, queue_s, inference_s = await self._infer_batch((image, time.perf_counter()))
+            total_s = time.perf_counter() - start
+        finally:
+            self.in_flight -= 1
+        timings = Timings(queue_ms=queue_s * 1e3, inference_ms=inference_s * 1e3, total_ms=total_s * 1e3)
+        return QueryResponse(model=self.entry.name, id=request.id, result=result, batch_size=batch_size,
+                             timings=timings)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def _infer_batch(self, items: list[tuple[np.ndarray, float]]) -> list[tuple]:
+        started = time.perf_counter()
+        waits = [started - enqueued for _, enqueued in items]
+        outputs = await asyncio.to_thread(self.model.infer, [image for image, _ in items])
+        inference_s = time.perf_counter() - started
+        self.metrics.batch(len(items), inference_s, waits)
+        return [(out, len(items), wait, inference_s) for out, wait in zip(outputs, waits)]
