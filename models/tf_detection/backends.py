@@ -1,0 +1,236 @@
+"""Runners for the three export formats of the TF Object Detection API. Each turns an RGB image into its network
+input (`prepare`) and a batch of inputs into `RawDetections` (`run`): boxes normalised as (ymin, xmin, ymax,
+xmax) of the image it was given, raw class values, scores, already cut to the model's detection count.
+"""
+
+from __future__ import annotations
+
+import queue
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+OUTPUT_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
+
+
+class RawDetections(NamedTuple):
+    boxes: np.ndarray  # (n, 4) ymin, xmin, ymax, xmax in [0, 1]
+    classes: np.ndarray  # (n,) as the model emits them (see labels.py for the offset)
+    scores: np.ndarray  # (n,)
+
+
+def _cut(boxes, classes, scores, count) -> RawDetections:
+    n = int(count)
+    return RawDetections(np.asarray(boxes[:n]), np.asarray(classes[:n]), np.asarray(scores[:n]))
+
+
+def resize(rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Bilinear resize to (w, h) without antialiasing, pixel centres aligned: what the Object Detection API
+    trained with (tf.image.resize) and what cv2.INTER_LINEAR does. PIL's bilinear filter antialiases when
+    shrinking, which changes borderline answers (dog.jpg's dog reads as a cat with it). A plain stretch, no
+    letterbox: the detectors answer in normalised coordinates, so the stretch cancels out."""
+    if size is None or (rgb.shape[1], rgb.shape[0]) == tuple(size):
+        return rgb
+    (width, height), (rows, cols) = size, rgb.shape[:2]
+
+    def taps(n_out: int, n_in: int):
+        src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = src.astype(int)
+        return lo, np.minimum(lo + 1, n_in - 1), (src - lo).astype(np.float32)
+
+    y0, y1, fy = taps(height, rows)
+    x0, x1, fx = taps(width, cols)
+    vertical = rgb[y0].astype(np.float32) * (1 - fy)[:, None, None] + rgb[y1].astype(np.float32) * fy[:, None, None]
+    out = vertical[:, x0] * (1 - fx)[None, :, None] + vertical[:, x1] * fx[None, :, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# --- TFLite -----------------------------------------------------------------------------------------------------
+
+
+def load_interpreter(path: Path, num_threads: int):
+    try:  # the maintained runtime, when installed
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moved to ai_edge_litert; it still works
+        warnings.simplefilter("ignore")
+        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+class InterpreterPool:
+    """N interpreters of one model. An interpreter holds one image at a time (input [1, H, W, 3]) and is not
+    thread-safe, so a batch is spread over the pool and run from threads (invoke releases the GIL); with one
+    interpreter the batch runs serially. Also used by the MoveNet family."""
+
+    def __init__(self, path: Path, num_threads: int = 1, size: int = 1):
+        if size < 1:
+            raise ValueError(f"interpreters must be >= 1, got {size}")
+        self.idle: queue.Queue = queue.Queue()
+        for _ in range(size):
+            self.idle.put(load_interpreter(path, num_threads))
+        self.probe = self.idle.queue[0]  # for reading tensor details only
+        self.executor = ThreadPoolExecutor(size, "tflite") if size > 1 else None
+
+    def map(self, fn, inputs: list):
+        """[fn(interpreter, x) for x in inputs], each call holding an interpreter of its own."""
+
+        def call(x):
+            interpreter = self.idle.get()
+            try:
+                return fn(interpreter, x)
+            finally:
+                self.idle.put(interpreter)
+
+        if self.executor is None or len(inputs) == 1:
+            return [call(x) for x in inputs]
+        return list(self.executor.map(call, inputs))
+
+
+def _detection_outputs(interpreter) -> tuple[int, int, int, int]:
+    """Tensor indices of (boxes, classes, scores, count). The TFLite_Detection_PostProcess op always emits them
+    in that order, but exporters list the model outputs in different orders (TF1: boxes first; TF2: scores
+    first), so follow the op when it can be found, else trust the TF1 order."""
+    try:
+        for op in interpreter._get_ops_details():  # no public API for this; fall through if it changes
+            if op["op_name"] == "TFLite_Detection_PostProcess":
+                return tuple(int(i) for i in op["outputs"][:4])
+    except AttributeError:
+        pass
+    outputs = interpreter.get_output_details()
+    if len(outputs) < 4:
+        raise ValueError(f"expected 4 detection outputs (boxes, classes, scores, count), got {len(outputs)}")
+    return tuple(d["index"] for d in outputs[:4])
+
+
+class TFLiteBackend:
+    """A TFLite detector run on an `InterpreterPool`."""
+
+    def __init__(
+        self, path: Path, num_threads: int = 1, interpreters: int = 1, mean: float = 127.5, std: float = 127.5
+    ):
+        self.pool = InterpreterPool(path, num_threads, interpreters)
+        detail = self.pool.probe.get_input_details()[0]
+        self.input_index = detail["index"]
+        self.height, self.width = int(detail["shape"][1]), int(detail["shape"][2])
+        self.dtype = np.dtype(detail["dtype"])
+        self.scale, self.zero_point = detail["quantization"]
+        self.mean, self.std = mean, std
+        self.outputs = _detection_outputs(self.pool.probe)
+
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        pixels = resize(rgb, (self.width, self.height))
+        if self.dtype == np.uint8:
+            # uint8 image models take raw pixels: their input quantisation (1/128, 128 for SSD) *is* the
+            # normalisation, so no arithmetic is needed (or wanted: it would round).
+            return np.ascontiguousarray(pixels, dtype=np.uint8)
+        normalised = (pixels.astype(np.float32) - self.mean) / self.std
+        if self.dtype == np.int8:
+            quantised = np.round(normalised / self.scale + self.zero_point)
+            return np.clip(quantised, -128, 127).astype(np.int8)
+        return normalised.astype(self.dtype)
+
+    def _invoke(self, interpreter, x: np.ndarray) -> RawDetections:
+        interpreter.set_tensor(self.input_index, x[None])
+        interpreter.invoke()
+        boxes, classes, scores, count = (interpreter.get_tensor(i) for i in self.outputs)  # copies
+        return _cut(boxes[0], classes[0], scores[0], np.ravel(count)[0])
+
+    def run(self, inputs: list[np.ndarray]) -> list[RawDetections]:
+        return self.pool.map(self._invoke, inputs)
+
+
+# --- SavedModel and frozen graph ----------------------------------------------------------------------------------
+
+
+class _TensorBackend:
+    """Exporters of full TF graphs take uint8 images of any size; images of one size share one call when the
+    input's batch dimension is free (the stock exporter fixes it to 1: then each image is its own call).
+    `input_size` resizes every image first, which makes every batch one call."""
+
+    batchable = False
+
+    def __init__(self, input_size: tuple[int, int] | None):
+        self.input_size = input_size
+
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(resize(rgb, self.input_size), dtype=np.uint8)
+
+    def _call(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def run(self, inputs: list[np.ndarray]) -> list[RawDetections]:
+        results: list[RawDetections | None] = [None] * len(inputs)
+        groups: dict[tuple, list[int]] = {}
+        for i, x in enumerate(inputs):
+            groups.setdefault(x.shape if self.batchable else (i,), []).append(i)
+        for members in groups.values():
+            out = self._call(np.stack([inputs[i] for i in members]))
+            for row, i in enumerate(members):
+                results[i] = _cut(*(out[key][row] for key in OUTPUT_KEYS))
+        return results
+
+
+class SavedModelBackend(_TensorBackend):
+    """`tf.saved_model.load` + the `serving_default` signature (eager; thread limits are process-wide in TF2,
+    so they are set by whoever initialises TensorFlow first)."""
+
+    def __init__(self, path: Path, input_size: tuple[int, int] | None = None, signature: str = "serving_default"):
+        import tensorflow as tf
+
+        super().__init__(input_size)
+        self.tf = tf
+        self.loaded = tf.saved_model.load(str(path))  # keep a reference: the signature needs its variables
+        if signature not in self.loaded.signatures:
+            raise ValueError(f"SavedModel has no signature {signature!r}; it has {sorted(self.loaded.signatures)}")
+        self.fn = self.loaded.signatures[signature]
+        _, specs = self.fn.structured_input_signature
+        if len(specs) != 1:
+            raise ValueError(f"expected one image input, the signature takes {sorted(specs)}")
+        ((self.input_key, spec),) = specs.items()
+        self.input_dtype = spec.dtype
+        self.batchable = spec.shape.rank == 4 and spec.shape[0] is None
+        missing = set(OUTPUT_KEYS) - set(self.fn.structured_outputs)
+        if missing:
+            raise ValueError(f"signature {signature!r} lacks outputs {sorted(missing)}")
+
+    def _call(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.fn(**{self.input_key: self.tf.cast(batch, self.input_dtype)})
+        return {key: out[key].numpy() for key in OUTPUT_KEYS}
+
+
+class FrozenGraphBackend(_TensorBackend):
+    """A TF1 `frozen_inference_graph.pb`: `image_tensor:0` uint8 in, `detection_*:0` out, in its own graph and
+    session (own thread pools) so it coexists with other models in the process."""
+
+    def __init__(
+        self, path: Path, input_size: tuple[int, int] | None = None, intra_threads: int = 2, inter_threads: int = 1
+    ):
+        import tensorflow as tf
+
+        super().__init__(input_size)
+        graph_def = tf.compat.v1.GraphDef()
+        graph_def.ParseFromString(Path(path).read_bytes())
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            tf.import_graph_def(graph_def, name="")
+        self.input = self.graph.get_tensor_by_name("image_tensor:0")
+        self.outputs = {key: self.graph.get_tensor_by_name(key + ":0") for key in OUTPUT_KEYS}
+        shape = self.input.shape
+        self.batchable = shape.rank == 4 and shape[0] is None
+        config = tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=intra_threads,
+            inter_op_parallelism_threads=inter_threads,
+            use_per_session_threads=True,
+        )
+        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
+
+    def _call(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return self.session.run(self.outputs, {self.input: batch})
