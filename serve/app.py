@@ -34,17 +34,20 @@ def _device(entry: Entry) -> str:
 
 class PathDispatch:
     """Send `/<name>/socket.io/...` to engine.io and everything else to FastAPI. Serve passes the full path
-    with the route prefix as `root_path`, which engine.io's own path check does not understand."""
+    with the route prefix as `root_path`, which engine.io's own path check does not understand; and
+    `GET /<name>` (no slash) is answered by the app's `/` route instead of a redirect."""
 
-    def __init__(self, http_app, socket_app):
+    def __init__(self, http_app, socket_app=None):
         self.http_app, self.socket_app = http_app, socket_app
 
     async def __call__(self, scope, receive, send):
         if scope["type"] in ("http", "websocket"):
             path, root = scope.get("path", ""), scope.get("root_path", "")
             local = path[len(root):] if root and path.startswith(root) else path
-            if local == SOCKET_PREFIX or local.startswith(SOCKET_PREFIX + "/"):
+            if self.socket_app and (local == SOCKET_PREFIX or local.startswith(SOCKET_PREFIX + "/")):
                 return await self.socket_app(scope, receive, send)
+            if local == "":
+                scope = {**scope, "path": path + "/", "raw_path": (path + "/").encode()}
         return await self.http_app(scope, receive, send)
 
 
@@ -69,9 +72,14 @@ class ModelServer:
     def __serve_build_asgi_app__(self):
         http = model_http_app(self.entry, self.runner, self.runner.info())
         if self.entry.query.socket is None:
-            return http
+            return PathDispatch(http)
         sockets = socketio.ASGIApp(socket_server(self.entry, self.runner), socketio_path=None)
         return PathDispatch(http, sockets)
+
+    def check_health(self) -> None:
+        """Serve calls this every health_check_period_s; a failed load is reported, not fatal (the replica
+        keeps answering 503 with the reason), so this only keeps the ready/load-time gauges alive."""
+        self.runner.metrics.refresh()
 
     def model_status(self) -> dict:
         return self.runner.status.model_dump()
@@ -80,22 +88,30 @@ class ModelServer:
         return self.runner.info().model_dump()
 
 
-def model_deployment_options(entry: Entry) -> dict[str, Any]:
-    """Serve deployment options from the catalog's serving section (also used by the manifest generator)."""
+def gpus_in_cluster() -> bool:
+    import ray
+
+    return ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+
+
+def model_deployment_options(entry: Entry, use_gpu: bool) -> dict[str, Any]:
+    """Serve deployment options from the catalog's serving section (also used by the manifest generator).
+    GPUs are asked for only when the entry wants one (`specs.gpu`) and the cluster has them."""
     serving = entry.serving
     scaling = serving.autoscaling
     actor: dict[str, Any] = {"num_cpus": serving.resources.num_cpus}
-    if entry.specs.gpu and serving.resources.num_gpus:
+    if use_gpu and entry.specs.gpu and serving.resources.num_gpus:
         actor["num_gpus"] = serving.resources.num_gpus
     if serving.resources.memory_mb:
         actor["memory"] = serving.resources.memory_mb * 1024 * 1024
     options: dict[str, Any] = {
         "max_ongoing_requests": serving.max_ongoing_requests + 8,  # headroom for GET / and status calls
         "max_queued_requests": serving.max_queued_requests,
+        "backpressure_config": {"status_code": 503, "retry_after_s": 1},  # the proxy's own overload answer
         "ray_actor_options": actor,
         "user_config": {"max_batch_size": serving.batching.max_batch_size,
                         "batch_wait_timeout_s": serving.batching.batch_wait_timeout_s},
-        "health_check_period_s": 10,
+        "health_check_period_s": 5,  # also refreshes the gauges (see check_health)
     }
     if scaling.min_replicas == scaling.max_replicas:
         options["num_replicas"] = scaling.min_replicas
@@ -110,12 +126,14 @@ def model_deployment_options(entry: Entry) -> dict[str, Any]:
 
 
 def build_model_app(args: dict[str, Any]) -> serve.Application:
-    """Serve application builder: args {"catalog": path, "model": name}."""
+    """Serve application builder: args {"catalog": path, "model": name, "use_gpu": bool (default: GPUs in
+    the cluster)}. A Serve config's deployment overrides (the generator's) take precedence over these."""
     catalog = load_catalog(args["catalog"])
     entry = catalog.get(args["model"])
     if entry.serving is None:
         raise ValueError(f"{entry.name} has no serving section: it is a Docker-only entry")
-    return ModelServer.options(**model_deployment_options(entry)).bind(str(args["catalog"]), entry.name)
+    use_gpu = args["use_gpu"] if "use_gpu" in args else gpus_in_cluster()
+    return ModelServer.options(**model_deployment_options(entry, use_gpu)).bind(str(args["catalog"]), entry.name)
 
 
 def build_catalog_app(args: dict[str, Any]) -> serve.Application:

@@ -134,6 +134,13 @@ class Serving(Strict):
             raise ValueError(f"unknown implementation {value!r}; known: {', '.join(sorted(IMPLEMENTATIONS))}")
         return value
 
+    @field_validator("max_queued_requests")
+    @classmethod
+    def _queue_cap(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("0 is not allowed by Ray Serve: use -1 (no cap) or a positive number")
+        return value
+
     @model_validator(mode="after")
     def _batch_fits(self) -> Serving:
         if self.max_ongoing_requests < self.batching.max_batch_size:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,20 @@ def servable(catalog: Catalog, wanted: list[str] | None) -> list[str]:
     return [n for n in names if availability(catalog.get(n)) is None]
 
 
+def ensure_free(host: str, *ports: int) -> None:
+    """Fail early and clearly when a port is taken (often: a previous server still shutting down); Ray would
+    otherwise time out after 30 s with a message about the raylet."""
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise SystemExit(f"port {port} on {host} is in use (another runway-models or Ray still running?)")
+
+
 def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
     """Start Ray and Serve and deploy the apps; returns the model names deployed. Does not block."""
+    ensure_free(settings.host, settings.port, settings.metrics_port)
     local_only = settings.host in LOOPBACK
     if local_only:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -64,23 +77,42 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
     return names
 
 
-def stop() -> None:
+def stop(grace_s: float = 10.0) -> None:
+    """Shut Serve and Ray down, then end any Ray process that outlived it: Ray's dashboard and runtime-env
+    agents linger for a minute or more after `ray.shutdown()`, holding the metrics port a restart needs."""
+    import psutil
     import ray
     from ray import serve
 
+    if not ray.is_initialized():  # start failed before Ray came up; serve.shutdown() would start one
+        return
+    ray_processes = psutil.Process().children(recursive=True)
     try:
         serve.shutdown()
     finally:
         ray.shutdown()
+        for process in ray_processes:
+            try:
+                process.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(ray_processes, timeout=grace_s)
+        for process in alive:
+            process.kill()
 
 
 def run_until_signalled(settings: LocalSettings, catalog: Catalog) -> None:
     """Serve until Ctrl-C or SIGTERM, then shut Serve and Ray down cleanly."""
     done = threading.Event()
+
+    def on_signal(*_):
+        done.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+        signal.signal(sig, on_signal)
     try:
         names = start(settings, catalog)
+        signal.signal(signal.SIGTERM, on_signal)  # ray.init installs its own SIGTERM handler: take it back
         print(f"runway-models: serving {', '.join(names) or 'no models'} on http://{settings.host}:{settings.port} "
               f"(catalog GET /, readiness /readyz, metrics /metrics)", flush=True)
         done.wait()

@@ -3,7 +3,8 @@
 Ray aggregates these across replicas and nodes (a `prometheus_client` registry would live per process and
 never be aggregated), and adds application/deployment/replica labels; every metric here also carries `model`.
 Scrape them at the node's metrics export port (`--metrics-port`, 8080 by default) or, locally, through the
-catalog app's `GET /metrics`, which relays that page.
+catalog app's `GET /metrics`, which relays that page. Ray prefixes application metrics with `ray_`, so
+`runway_requests_total` is scraped as `ray_runway_requests_total`.
 """
 
 from __future__ import annotations
@@ -50,5 +51,11 @@ class ModelMetrics:
         self.dropped_frames.inc(count, tags=self.tags)
 
     def loaded(self, ok: bool, seconds: float) -> None:
-        self.ready.set(1.0 if ok else 0.0, tags=self.tags)
+        self._state = (1.0 if ok else 0.0, seconds)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-send the gauges: Ray's metrics agent evicts a gauge not reported for two export intervals."""
+        ready, seconds = getattr(self, "_state", (0.0, 0.0))
+        self.ready.set(ready, tags=self.tags)
         self.load_seconds.set(seconds, tags=self.tags)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -33,8 +32,7 @@ def build_model(entry: Entry, base_dir: Path, device: str = "cpu") -> Model:
     assert entry.serving is not None
     serving = entry.serving
     weights = {role: resolve_path(w.path, base_dir) for role, w in serving.weights.items() if w.path}
-    options = {"num_threads": max(1, math.ceil(serving.resources.num_cpus)), **serving.options}
-    spec = ModelSpec(name=entry.name, weights=weights, options=options, device=device)
+    spec = ModelSpec(name=entry.name, weights=weights, options=dict(serving.options), device=device)
     return model_class(serving.implementation)(spec)
 
 
@@ -50,7 +48,7 @@ class ModelRunner:
         self.metrics = ModelMetrics(entry.name)
         self.model: Model | None = None
         self.status = ModelStatus(state="loading")
-        self.output_type = model_class(entry.serving.implementation).output_type
+        self.output_type = None  # known once the family's module imports
         self.configure(entry.serving.batching.max_batch_size, entry.serving.batching.batch_wait_timeout_s)
 
     def load(self) -> None:
@@ -58,6 +56,7 @@ class ModelRunner:
         t0 = time.perf_counter()
         try:
             model = build_model(self.entry, self.base_dir, self.device)
+            self.output_type = type(model).output_type
             model.load_and_mark_ready()
         except Exception as exc:  # any loader error: keep serving the others, report why
             logger.exception("model %s failed to load", self.entry.name)

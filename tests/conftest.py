@@ -17,6 +17,10 @@ def shared_root() -> Path:
     return Path(os.environ.get("RUNWAY_SHARED", REPO.parent / "shared")).resolve()
 
 
+# Catalogs written to tmp folders resolve ${RUNWAY_SHARED} through this, as do Ray's worker processes.
+os.environ.setdefault("RUNWAY_SHARED", str(shared_root()))
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     root = shared_root()
@@ -34,7 +38,10 @@ def load_photo(shared: Path, name: str) -> np.ndarray:
         return np.asarray(Image.open(path).convert("RGB"))
     import skimage.data
 
-    return np.ascontiguousarray(getattr(skimage.data, name)()[..., :3])
+    image = getattr(skimage.data, name)()
+    if isinstance(image, tuple):  # stereo_motorcycle returns (left, right, disparity)
+        image = image[0]
+    return np.ascontiguousarray(image[..., :3])
 
 
 @pytest.fixture(scope="session")

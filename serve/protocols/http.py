@@ -54,7 +54,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def model_http_app(entry: Entry, runner, info: ModelInfo) -> FastAPI:
     """FastAPI app of one model: POST <route> runs the model, GET / describes it."""
-    output_type = runner.output_type
+    output_type = runner.output_type or dict  # a model that failed to load still documents its route
     app = FastAPI(title=f"runway-models: {entry.name}", version="0.1.0",
                   description=info.description.get("description") if isinstance(info.description, dict) else None)
     install_error_handlers(app)

@@ -1,0 +1,21 @@
+# The two set-up commands of the README. Each creates .venv/ first when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+serve: $(STAMP)  ## serve models.json on 127.0.0.1:8000 with embedded Ray
+	$(VENV)/bin/runway-models serve
+
+test: $(STAMP)  ## run every test, the slow ones (real Ray Serve, real models) included
+	$(VENV)/bin/python -m pytest
+
+bench: $(STAMP)  ## raw vs served vs plain-uvicorn figures for YOLO
+	$(VENV)/bin/python -m loadtest.bench --model yolo

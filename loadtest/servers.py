@@ -1,0 +1,97 @@
+"""Servers in subprocesses for the slow tests and the benchmarks: a real `runway-models serve` on its own
+ports, and the plain-uvicorn peer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+EXE = Path(sys.executable).with_name("runway-models")
+
+
+class LocalServer:
+    def __init__(self, catalog: list[dict], workdir: Path, port: int = 18000, metrics_port: int = 18080,
+                 models: list[str] | None = None):
+        self.catalog_path = workdir / "models.json"
+        self.catalog_path.write_text(json.dumps(catalog))
+        self.log_path = workdir / "serve.log"
+        self.port, self.metrics_port, self.models = port, metrics_port, models
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 240) -> LocalServer:
+        cmd = [str(EXE), "serve", "--catalog", str(self.catalog_path), "--port", str(self.port),
+               "--metrics-port", str(self.metrics_port)]
+        if self.models:
+            cmd += ["--models", ",".join(self.models)]
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited {self.process.returncode}:\n{self.tail()}")
+            if "runway-models: serving" in self.log_path.read_text():
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"server did not start in {timeout_s}s:\n{self.tail()}")
+
+    def wait_loaded(self, timeout_s: float = 120) -> dict:
+        """Wait until no model is still loading; return the /readyz body."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            body = httpx.get(self.url + "/readyz", timeout=10).json()
+            if all(m["state"] != "loading" for m in body["models"].values()):
+                return body
+            time.sleep(0.5)
+        raise TimeoutError(f"models still loading: {body}")
+
+    def stop(self, timeout_s: float = 60) -> int:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        return self.process.returncode
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+
+class PeerServer:
+    """`loadtest.peer_app` (plain uvicorn + FastAPI, same pipeline) in a subprocess."""
+
+    def __init__(self, catalog_path: Path, model: str, port: int = 18200):
+        self.url = f"http://127.0.0.1:{port}"
+        self.cmd = [sys.executable, "-m", "loadtest.peer_app", "--catalog", str(catalog_path), "--model", model,
+                    "--port", str(port)]
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 120) -> PeerServer:
+        self.process = subprocess.Popen(self.cmd, cwd=REPO)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/docs", timeout=1)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        self.stop()
+        raise TimeoutError("peer server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)

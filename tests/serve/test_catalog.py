@@ -1,0 +1,103 @@
+"""Catalog schema: the original format loads unchanged, every kind of bad catalog names entry and field."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from serve.catalog import CatalogError, load_catalog, parse_catalog
+from serve.cli import catalog_json_schema, main
+
+REPO = Path(__file__).resolve().parents[2]
+ORIGINAL = json.loads((REPO / "tests/fixtures/im2txt_original.json").read_text())
+
+
+def yolo_entry() -> dict:
+    return copy.deepcopy(next(e for e in json.loads((REPO / "models.json").read_text()) if e["name"] == "yolo"))
+
+
+def problems_of(raw) -> list[str]:
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(raw)
+    return info.value.problems
+
+
+def test_original_im2txt_entry_validates_unchanged():
+    catalog = parse_catalog([ORIGINAL])
+    entry = catalog.entries[0]
+    assert entry.serving is None
+    assert entry.query.socket.emit == "update_request"
+    assert entry.model_dump(exclude_none=True, exclude={"serving"})["options"] == ORIGINAL["options"]
+
+
+def test_repository_catalog_validates_with_weights(shared):
+    catalog = load_catalog(REPO / "models.json", check_weights=True)
+    assert {"im2txt", "openpose", "yolo", "object-detection", "densecap"} <= set(catalog.names)
+
+
+def test_committed_json_schema_is_generated_from_pydantic():
+    assert json.loads((REPO / "models.schema.json").read_text()) == catalog_json_schema()
+
+
+def test_duplicate_names_ports_and_routes_are_named():
+    twin = copy.deepcopy(ORIGINAL)
+    problems = problems_of([ORIGINAL, twin])
+    assert any(p.startswith("im2txt.name:") and "already used" in p for p in problems)
+    assert any(p.startswith("im2txt.port:") for p in problems)
+    assert any(p.startswith("im2txt.query.http.route:") for p in problems)
+
+
+def test_wrong_types_name_entry_and_field():
+    bad = copy.deepcopy(ORIGINAL)
+    bad["port"] = "not-a-port"
+    bad["specs"]["gpu"] = "maybe"
+    problems = problems_of([bad])
+    assert any(p.startswith("entry 0 (im2txt).port:") for p in problems)
+    assert any(p.startswith("entry 0 (im2txt).specs.gpu:") for p in problems)
+
+
+def test_unknown_implementation_and_unknown_serving_key():
+    bad = yolo_entry()
+    bad["serving"]["implementation"] = "yolo-v99"
+    bad["serving"]["batchsize"] = 4
+    problems = problems_of([bad])
+    assert any("serving.implementation" in p and "unknown implementation 'yolo-v99'" in p for p in problems)
+    assert any("serving.batchsize" in p and "Extra inputs are not permitted" in p for p in problems)
+
+
+def test_batch_larger_than_concurrency_is_refused():
+    bad = yolo_entry()
+    bad["serving"]["max_ongoing_requests"] = 2
+    assert any("batches could never fill" in p for p in problems_of([bad]))
+
+
+def test_missing_weights_file_is_named(tmp_path):
+    bad = yolo_entry()
+    bad["serving"]["weights"]["weights"]["path"] = str(tmp_path / "nowhere.weights")
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps([bad]))
+    load_catalog(path)  # structure is fine
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path, check_weights=True)
+    assert info.value.problems == [f"yolo.serving.weights.weights.path: file not found: {tmp_path / 'nowhere.weights'}"]
+
+
+def test_cli_validate_exit_codes(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps([ORIGINAL]))
+    assert main(["validate", str(good)]) == 0
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"name": "x",')
+    assert main(["validate", str(broken)]) == 1
+    assert "invalid JSON" in capsys.readouterr().err
+
+
+def test_cli_entry_point_is_installed():
+    exe = Path(sys.executable).with_name("runway-models")
+    result = subprocess.run([str(exe), "validate", str(REPO / "models.json")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

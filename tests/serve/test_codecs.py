@@ -1,0 +1,59 @@
+"""Payload decoding: every bad input becomes a typed 4xx error, before any expensive work."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from serve.codecs import decode_image, encode_image
+from serve.errors import InvalidImage, InvalidPayload, PayloadTooLarge
+
+LIMITS = dict(max_bytes=1_000_000, max_pixels=4_000_000)
+
+
+def jpeg_uri(width=64, height=48) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 40)).save(buffer, "JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_round_trip_keeps_size_and_colour():
+    image = decode_image(jpeg_uri(), **LIMITS)
+    assert image.shape == (48, 64, 3) and image.dtype == np.uint8
+    assert abs(int(image[..., 0].mean()) - 200) < 5
+    assert decode_image(encode_image(image, "PNG"), **LIMITS).shape == image.shape
+
+
+def test_bare_base64_is_accepted():
+    assert decode_image(jpeg_uri().split(",", 1)[1], **LIMITS).shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("data, error", [
+    ("data:image/jpeg;base64,@@@not-base64@@@", InvalidPayload),
+    ("data:text/plain;base64,aGVsbG8=", InvalidPayload),
+    ("data:image/png,rawbytes", InvalidPayload),
+    ("data:image/jpeg;base64," + base64.b64encode(b"hello, not an image").decode(), InvalidImage),
+    ("data:image/jpeg;base64,", InvalidImage),
+])
+def test_bad_payloads(data, error):
+    with pytest.raises(error):
+        decode_image(data, **LIMITS)
+
+
+def test_byte_limit_is_checked_before_decoding():
+    with pytest.raises(PayloadTooLarge):
+        decode_image("data:image/jpeg;base64," + "A" * 2_000_000, **LIMITS)
+
+
+def test_decompression_bomb_is_refused_from_the_header():
+    # A 20000x20000 PNG of one colour compresses to a few hundred KB but would need 1.2 GB decoded.
+    buffer = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buffer, "PNG")
+    bomb = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    assert len(bomb) < LIMITS["max_bytes"]
+    with pytest.raises(PayloadTooLarge, match="pixels"):
+        decode_image(bomb, **LIMITS)

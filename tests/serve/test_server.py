@@ -1,0 +1,258 @@
+"""End to end against a real local Ray Serve: HTTP and socket.io round trips with the real models, bad input,
+frame dropping, overload, metrics, and a model whose weights fail to load while the others keep serving."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import io
+import json
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import socketio
+from PIL import Image
+
+from loadtest.servers import REPO, LocalServer
+
+pytestmark = pytest.mark.slow
+CATALOG = json.loads((REPO / "models.json").read_text())
+
+
+def entry(name: str) -> dict:
+    return copy.deepcopy(next(e for e in CATALOG if e["name"] == name))
+
+
+def test_catalog(tmp_path: Path, shared: Path) -> list[dict]:
+    """The repository catalog plus two yolo variants: one with truncated weights, one tight on concurrency."""
+    broken = entry("yolo")
+    broken.update(name="yolo-broken", containerId="yolo-broken", port=33301)
+    truncated = tmp_path / "truncated.weights"
+    truncated.write_bytes((shared / "weights/yolo/yolo-fastest-1.1-xl.weights").read_bytes()[:100_000])
+    broken["serving"]["weights"]["weights"] = {"path": str(truncated), "format": "darknet-weights"}
+    broken["serving"]["resources"]["num_cpus"] = 0.05
+    tight = entry("yolo")
+    tight.update(name="yolo-tight", containerId="yolo-tight", port=33302)
+    tight["serving"].update(max_ongoing_requests=1, max_queued_requests=1,
+                            batching={"max_batch_size": 1, "batch_wait_timeout_s": 0},
+                            autoscaling={"min_replicas": 1, "max_replicas": 1},
+                            resources={"num_cpus": 0.05})
+    return CATALOG + [broken, tight]
+
+
+test_catalog.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, shared):
+    workdir = tmp_path_factory.mktemp("server")
+    srv = LocalServer(test_catalog(workdir, shared), workdir).start()
+    try:
+        srv.wait_loaded()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def data_uri(image: np.ndarray, fmt: str = "JPEG") -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, fmt)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.fixture(scope="module")
+def dog(shared) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
+
+
+def labels(body: dict) -> set[str]:
+    return {d["label"] for d in body["result"]["detections"]}
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "detail"} and body["error"] == code, body
+    assert "Traceback" not in response.text
+
+
+# --- HTTP ------------------------------------------------------------------------------------------
+
+
+def test_yolo_over_http(server, dog):
+    response = httpx.post(f"{server.url}/yolo/query_once", json={"data": dog, "id": 7}, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "yolo" and body["id"] == 7 and body["batch_size"] >= 1
+    assert {"dog", "bicycle", "car"} <= labels(body)
+    assert body["result"]["width"] == 768 and body["result"]["height"] == 576
+
+
+def test_object_detection_and_openpose_over_http(server, dog, shared):
+    response = httpx.post(f"{server.url}/object-detection/query_once", json={"data": dog}, timeout=60)
+    assert response.status_code == 200, response.text
+    assert {"dog", "bicycle", "car"} <= labels(response.json())
+    p1 = "data:image/jpeg;base64," + base64.b64encode((shared / "images/p1.jpg").read_bytes()).decode()
+    response = httpx.post(f"{server.url}/openpose/query_once", json={"data": p1}, timeout=60)
+    assert response.status_code == 200, response.text
+    people = response.json()["result"]["people"]
+    assert len(people) == 1 and people[0]["part_count"] >= 15
+
+
+def test_catalog_listing_readiness_and_descriptions(server):
+    listing = {m["name"]: m for m in httpx.get(server.url + "/", timeout=30).json()}
+    for name in ("yolo", "openpose", "object-detection"):
+        assert listing[name]["status"]["state"] == "ready", listing[name]["status"]
+    assert listing["yolo"]["output_schema"]["title"].startswith("QueryResponse")
+    assert listing["im2txt"]["status"]["state"] == "not_available"
+    assert listing["densecap"]["status"]["state"] == "not_available"
+    assert listing["yolo-broken"]["status"]["state"] == "failed"
+
+    ready = httpx.get(server.url + "/readyz", timeout=30)
+    assert ready.status_code == 503  # one available model failed to load
+    detail = ready.json()["models"]["yolo-broken"]["detail"]
+    assert "ValueError" in detail and "weights" in detail
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+
+    one = httpx.get(server.url + "/yolo", timeout=30).json()
+    assert one["http"] == {"method": "POST", "path": "/yolo/query_once", "format": "data:image/jpeg;base64"}
+    assert one["socket"]["path"] == "/yolo/socket.io"
+    assert "detections" in json.dumps(one["output_schema"])
+    openapi = httpx.get(server.url + "/yolo/openapi.json", timeout=30).json()
+    assert "/query_once" in openapi["paths"]
+
+
+def test_failed_model_answers_503_and_others_keep_serving(server, dog):
+    response = httpx.post(f"{server.url}/yolo-broken/query_once", json={"data": dog}, timeout=30)
+    assert_error(response, 503, "model_unavailable")
+    assert response.headers["retry-after"]
+    assert_error(httpx.post(f"{server.url}/im2txt/query_once", json={"data": dog}), 503, "model_unavailable")
+    assert httpx.post(f"{server.url}/yolo/query_once", json={"data": dog}, timeout=30).status_code == 200
+
+
+def bomb_png() -> str:
+    buffer = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.parametrize("send, status, code", [
+    (dict(content=b'{"data": "abc"', headers={"content-type": "application/json"}), 400, "bad_request"),
+    (dict(json={}), 422, "invalid_payload"),
+    (dict(json={"data": 123}), 422, "invalid_payload"),
+    (dict(json=["data"]), 422, "invalid_payload"),
+    (dict(json={"data": "data:image/jpeg;base64,!!!"}), 422, "invalid_payload"),
+    (dict(json={"data": "data:image/jpeg;base64," + base64.b64encode(b"plain text").decode()}), 422,
+     "invalid_image"),
+    (dict(json={"data": "data:image/jpeg;base64," + "A" * 12_000_000}), 413, "payload_too_large"),
+    (dict(json={"data": bomb_png()}), 413, "payload_too_large"),
+])
+def test_bad_input_is_a_json_4xx_and_server_keeps_answering(server, dog, send, status, code):
+    assert_error(httpx.post(f"{server.url}/yolo/query_once", timeout=60, **send), status, code)
+    assert httpx.post(f"{server.url}/yolo/query_once", json={"data": dog}, timeout=30).status_code == 200
+
+
+def test_unknown_model_and_route(server, dog):
+    assert_error(httpx.post(f"{server.url}/nosuch/query_once", json={"data": dog}), 404, "unknown_model")
+    assert_error(httpx.get(f"{server.url}/nosuch"), 404, "unknown_model")
+    assert_error(httpx.post(f"{server.url}/yolo/elsewhere", json={"data": dog}), 404, "not_found")
+
+
+def test_overload_is_503_with_retry_after(server, dog):
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(*(client.post(f"{server.url}/yolo-tight/query_once", json={"data": dog})
+                                          for _ in range(24)))
+
+    responses = asyncio.run(burst())
+    statuses = [r.status_code for r in responses]
+    assert 200 in statuses and 503 in statuses, statuses
+    assert set(statuses) <= {200, 503}
+    rejected = [r for r in responses if r.status_code == 503]
+    assert all(int(r.headers["retry-after"]) >= 1 for r in rejected)
+    # the replica's own admission control answers in our JSON shape (the proxy's queue cap answers too)
+    assert any(r.headers.get("content-type") == "application/json" and r.json()["error"] == "overloaded"
+               for r in rejected)
+
+
+# --- socket.io ---------------------------------------------------------------------------------------
+
+
+async def stream(url: str, model: str, frames: list, settle_s: float = 3.0):
+    """Emit every frame at once over WebSocket, collect answers and errors until the stream settles."""
+    answers, errors = [], []
+    client = socketio.AsyncClient(reconnection=False)
+    client.on("update_response", lambda body: answers.append(body), namespace="/query")
+    client.on("error", lambda body: errors.append(body), namespace="/query")
+    await client.connect(url, namespaces=["/query"], transports=["websocket"], socketio_path=f"/{model}/socket.io")
+    try:
+        for frame in frames:
+            await client.emit("update_request", frame, namespace="/query")
+        deadline = time.monotonic() + 60
+        last = (-1, -1)
+        while time.monotonic() < deadline:
+            await asyncio.sleep(settle_s)
+            if (len(answers), len(errors)) == last:
+                break
+            last = (len(answers), len(errors))
+    finally:
+        await client.disconnect()
+    return answers, errors
+
+
+def test_socketio_round_trip_over_websocket(server, dog):
+    answers, errors = asyncio.run(stream(server.url, "yolo", [{"data": dog, "id": "f1"}], settle_s=1.5))
+    assert errors == []
+    assert len(answers) == 1 and answers[0]["id"] == "f1"
+    assert {"dog", "bicycle", "car"} <= labels(answers[0])
+
+
+def test_fast_stream_drops_stale_frames_newest_wins(server, dog):
+    frames = [{"data": dog, "id": i} for i in range(40)]
+    answers, errors = asyncio.run(stream(server.url, "yolo", frames))
+    assert errors == []
+    ids = [a["id"] for a in answers]
+    assert ids == sorted(ids) and ids[-1] == 39  # in order, and the newest frame is always answered
+    assert len(answers) < 40
+    assert answers[-1]["dropped_frames"] == 40 - len(answers)
+
+
+def test_socketio_bad_frame_gets_error_event(server, dog):
+    answers, errors = asyncio.run(stream(server.url, "yolo", [{"data": "not base64 !!"}, {"id": 3},
+                                                              {"data": dog, "id": 4}], settle_s=1.5))
+    # the first two may be dropped by the third (newest wins); whatever is answered is typed
+    assert [a["id"] for a in answers] == [4]
+    assert all(set(e) == {"error", "detail"} for e in errors)
+    answers, errors = asyncio.run(stream(server.url, "yolo", ["@@@"], settle_s=1.5))
+    assert answers == [] and errors[0]["error"] == "invalid_payload"
+
+
+# --- metrics -----------------------------------------------------------------------------------------
+
+
+def test_metrics_after_traffic(server, dog):
+    httpx.post(f"{server.url}/yolo/query_once", json={"data": dog}, timeout=30)
+    asyncio.run(stream(server.url, "yolo", [{"data": dog, "id": i} for i in range(10)], settle_s=1.0))
+    # Ray prefixes application metrics with ray_
+    wanted = ['ray_runway_requests_total{', 'transport="http"', 'transport="socketio"', "ray_runway_batch_size_bucket",
+              "ray_runway_inference_seconds_bucket", "ray_runway_queue_wait_seconds_bucket",
+              "ray_runway_request_seconds_bucket", "ray_runway_dropped_frames_total", "ray_runway_model_load_seconds",
+              "ray_runway_model_ready", "ray_serve_"]
+    def broken_ready_lines(text: str) -> list[str]:
+        return [line for line in text.splitlines()
+                if line.startswith("ray_runway_model_ready") and 'model="yolo-broken"' in line]
+
+    deadline, text = time.monotonic() + 60, ""
+    while time.monotonic() < deadline:
+        text = httpx.get(server.url + "/metrics", timeout=30).text
+        if all(w in text for w in wanted) and broken_ready_lines(text):
+            break
+        time.sleep(2)
+    missing = [w for w in wanted if w not in text]
+    assert not missing, missing
+    ready = broken_ready_lines(text)
+    assert ready and ready[0].rstrip().endswith(" 0.0")
