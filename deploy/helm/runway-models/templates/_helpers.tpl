@@ -1,0 +1,178 @@
+{{/*
+Helpers. serve/deploy/{names,pods}.py build the same pieces for `runway-models generate`; the test
+tests/deploy/test_chart.py renders both and compares them object for object.
+*/}}
+
+{{/* Chart name, truncated to 63 characters (a DNS label). */}}
+{{- define "runway-models.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: the override, the release if it holds the chart name, or both; 63 at most. */}}
+{{- define "runway-models.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The RayService name: the fullname, which KubeRay limits to 47 characters (it appends to it). */}}
+{{- define "runway-models.rayServiceName" -}}
+{{- $name := include "runway-models.fullname" . }}
+{{- if gt (len $name) 47 }}
+{{- fail (printf "RayService name %q is longer than 47 characters (KubeRay); set fullnameOverride" $name) }}
+{{- end }}
+{{- $name }}
+{{- end }}
+
+{{/* The Service KubeRay creates from serveService: pods whose Serve proxy is healthy. */}}
+{{- define "runway-models.serveServiceName" -}}
+{{- printf "%s-serve" (include "runway-models.rayServiceName" .) }}
+{{- end }}
+
+{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{- define "runway-models.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Common labels. */}}
+{{- define "runway-models.labels" -}}
+helm.sh/chart: {{ include "runway-models.chart" . }}
+{{ include "runway-models.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selector labels: every Ray pod of this release carries them. */}}
+{{- define "runway-models.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "runway-models.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The runway-models image; the tag defaults to the chart's appVersion. */}}
+{{- define "runway-models.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Names of the Docker-only entries the RayService does not run. */}}
+{{- define "runway-models.skippedNames" -}}
+{{- $names := list }}
+{{- range .Values.skippedModels }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- join "," $names }}
+{{- end }}
+
+{{/* Environment of Ray containers: weights at RUNWAY_SHARED; HOME and caches on the writable /tmp. */}}
+{{- define "runway-models.env" -}}
+- name: RUNWAY_SHARED
+  value: {{ .Values.weights.mountPath | quote }}
+- name: HOME
+  value: /tmp
+- name: XDG_CACHE_HOME
+  value: /tmp/.cache
+- name: RAY_USAGE_STATS_ENABLED
+  value: "0"
+{{- end }}
+
+{{/* Volume mounts of Ray containers. */}}
+{{- define "runway-models.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if eq .Values.weights.source "pvc" }}
+- name: weights
+  mountPath: {{ .Values.weights.mountPath | quote }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Volumes of Ray pods: /tmp (read-only root filesystem) and the weights claim. */}}
+{{- define "runway-models.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ toYaml .Values.scratch.sizeLimit }}
+{{- if eq .Values.weights.source "pvc" }}
+- name: weights
+  persistentVolumeClaim:
+    claimName: {{ required "weights.claimName is required when weights.source is pvc" .Values.weights.claimName | quote }}
+    readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+One worker group. Context: dict root (the top context), group (name), pool (its values), resources.
+*/}}
+{{- define "runway-models.workerGroup" -}}
+{{- $root := .root }}
+{{- $values := $root.Values }}
+- groupName: {{ .group }}
+  replicas: {{ .pool.minReplicas }}
+  minReplicas: {{ .pool.minReplicas }}
+  maxReplicas: {{ .pool.maxReplicas }}
+  rayStartParams:
+    metrics-export-port: {{ $values.serve.metricsPort | quote }}
+  template:
+    metadata:
+      labels:
+        {{- include "runway-models.selectorLabels" $root | nindent 8 }}
+        app.kubernetes.io/component: ray-worker
+        runway-models/pool: {{ .group }}
+    spec:
+      securityContext:
+        {{- toYaml $values.podSecurityContext | nindent 8 }}
+      {{- with $values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      automountServiceAccountToken: false
+      {{- with .pool.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .pool.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: ray-worker
+          image: {{ include "runway-models.image" $root | quote }}
+          imagePullPolicy: {{ $values.image.pullPolicy }}
+          ports:
+            - name: serve
+              containerPort: {{ $values.serve.port }}
+            - name: metrics
+              containerPort: {{ $values.serve.metricsPort }}
+          env:
+            {{- include "runway-models.env" $root | nindent 12 }}
+          resources:
+            {{- toYaml .resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $values.securityContext | nindent 12 }}
+          volumeMounts:
+            {{- include "runway-models.volumeMounts" $root | nindent 12 }}
+          livenessProbe:
+            httpGet:
+              path: /api/local_raylet_healthz
+              port: 52365
+            initialDelaySeconds: 30
+            periodSeconds: 5
+            timeoutSeconds: 2
+            failureThreshold: 120
+          # Ready once this node's Serve proxy is: only then does the serve Service send it traffic.
+          readinessProbe:
+            httpGet:
+              path: /-/healthz
+              port: {{ $values.serve.port }}
+            initialDelaySeconds: 10
+            periodSeconds: 5
+            timeoutSeconds: 2
+            failureThreshold: 1
+      volumes:
+        {{- include "runway-models.volumes" $root | nindent 8 }}
+{{- end }}

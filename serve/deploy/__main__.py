@@ -1,0 +1,3 @@
+from serve.deploy.cli import main
+
+raise SystemExit(main())

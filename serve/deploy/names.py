@@ -1,0 +1,81 @@
+"""Object names and labels, the same rules as the chart's `_helpers.tpl`, plus the DNS checks Kubernetes applies."""
+
+from __future__ import annotations
+
+import re
+
+from serve.deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION, Settings
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+#: KubeRay rejects longer RayService names (53 for a RayCluster, minus the 6 it appends).
+MAX_RAYSERVICE_NAME = 47
+#: What the generator writes where Helm writes `Helm` (the one label the chart-equality test normalises).
+GENERATOR = "runway-models-generate"
+
+
+def _trunc(name: str) -> str:
+    return name[:63].rstrip("-")
+
+
+def chart_name(settings: Settings) -> str:
+    return _trunc(settings.nameOverride or CHART_NAME)
+
+
+def fullname(release: str, settings: Settings) -> str:
+    """`runway-models.fullname`: the override, the release if it already holds the chart name, or both."""
+    if settings.fullnameOverride:
+        return _trunc(settings.fullnameOverride)
+    name = settings.nameOverride or CHART_NAME
+    return _trunc(release if name in release else f"{release}-{name}")
+
+
+def chart_label() -> str:
+    return _trunc(f"{CHART_NAME}-{CHART_VERSION}".replace("+", "_"))
+
+
+def selector_labels(release: str, settings: Settings) -> dict[str, str]:
+    return {"app.kubernetes.io/name": chart_name(settings), "app.kubernetes.io/instance": release}
+
+
+def labels(release: str, settings: Settings, managed_by: str = GENERATOR) -> dict[str, str]:
+    return {
+        "helm.sh/chart": chart_label(),
+        **selector_labels(release, settings),
+        "app.kubernetes.io/version": APP_VERSION,
+        "app.kubernetes.io/managed-by": managed_by,
+    }
+
+
+def image(settings: Settings) -> str:
+    return f"{settings.image.repository}:{settings.image.tag or APP_VERSION}"
+
+
+def is_dns1123_label(name: str) -> bool:
+    return len(name) <= 63 and bool(DNS1123_LABEL.match(name))
+
+
+def is_dns1035_label(name: str) -> bool:
+    return len(name) <= 63 and bool(DNS1035_LABEL.match(name))
+
+
+def is_dns1123_subdomain(name: str) -> bool:
+    return len(name) <= 253 and bool(DNS1123_SUBDOMAIN.match(name))
+
+
+def label_key_problem(key: str) -> str | None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and not is_dns1123_subdomain(prefix):
+        return f"label key {key!r}: prefix must be a DNS-1123 subdomain"
+    if len(name) > 63 or not LABEL_NAME.match(name):
+        return f"label key {key!r}: name must be at most 63 alphanumerics, '-', '_' or '.'"
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    if len(value) > 63 or not LABEL_VALUE.match(value):
+        return f"label value {value!r}: at most 63 alphanumerics, '-', '_' or '.', alphanumeric at both ends"
+    return None

@@ -1,0 +1,398 @@
+"""Deployment settings: the Helm chart's values, as one typed model.
+
+The chart's `values.yaml` and `values.schema.json` are generated from this model (`python -m
+serve.deploy.chart_files`), so the generator and the chart start from the same defaults; a test keeps the
+committed files in sync. Field names are camelCase because they are Helm values. Every description becomes the
+`# --` comment of its key in values.yaml.
+
+Keys marked "generated" are computed from models.json by `runway-models generate` (see `plan.py`); the others are
+the cluster's knobs.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from serve.deploy.errors import DeployError
+from serve.deploy.quantity import parse_quantity
+
+#: Chart version and the app version it deploys (pyproject's version); Chart.yaml must say the same.
+CHART_NAME = "runway-models"
+CHART_VERSION = "0.1.0"
+APP_VERSION = "0.1.0"
+#: Fixed Ray ports (Ray's defaults); the settable ones live in `serve`.
+GCS_PORT = 6379
+CLIENT_PORT = 10001
+DASHBOARD_AGENT_PORT = 52365
+
+Quantity = str | int | float
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_quantities(values: dict[str, Quantity]) -> dict[str, Quantity]:
+    for key, value in values.items():
+        try:
+            parse_quantity(value)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    return values
+
+
+class Resources(Strict):
+    requests: dict[str, Quantity] = Field(default_factory=dict, description="what the scheduler reserves")
+    limits: dict[str, Quantity] = Field(default_factory=dict, description="hard caps; Ray sizes its node from them")
+
+    @field_validator("requests", "limits")
+    @classmethod
+    def _quantities(cls, values: dict[str, Quantity]) -> dict[str, Quantity]:
+        return _check_quantities(values)
+
+
+def _res(cpu: str, memory: str, *, request_cpu: str | None = None) -> Resources:
+    return Resources(requests={"cpu": request_cpu or cpu, "memory": memory}, limits={"cpu": cpu, "memory": memory})
+
+
+class Image(Strict):
+    repository: str = Field("ghcr.io/runway-models/runway-models", pattern=r"^[^\s:@]+(:\d+)?[^\s:@]*$",
+                            description="image built from deploy/Dockerfile (Ray + this package + weights)")
+    tag: str = Field("", pattern=r"^[\w][\w.-]{0,127}$|^$", description="image tag; empty: the chart's appVersion")
+    pullPolicy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent", description="image pull policy")
+
+
+class PullSecret(Strict):
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="Secret of type dockerconfigjson")
+
+
+class CatalogSettings(Strict):
+    path: str = Field("/app/models.json", pattern=r"^/", description="path of models.json inside the image")
+
+
+class Weights(Strict):
+    source: Literal["image", "pvc"] = Field(
+        "image", description="image: weights baked into the image under mountPath; pvc: a read-only volume claim")
+    mountPath: str = Field("/models", pattern=r"^/[^:]*$",
+                           description="RUNWAY_SHARED in the pods: weights live at <mountPath>/weights/...")
+    claimName: str = Field("", description="PersistentVolumeClaim holding <claim>/weights/... when source is pvc")
+
+    @model_validator(mode="after")
+    def _claim(self) -> Weights:
+        if self.source == "pvc" and not self.claimName:
+            raise ValueError("claimName is required when source is pvc")
+        return self
+
+
+class ScratchVolume(Strict):
+    sizeLimit: Quantity = Field("4Gi", description="size of the emptyDir at /tmp (Ray session files, caches)")
+
+    @field_validator("sizeLimit")
+    @classmethod
+    def _q(cls, value: Quantity) -> Quantity:
+        parse_quantity(value)
+        return value
+
+
+class Autoscaler(Strict):
+    enabled: bool = Field(True, description="enableInTreeAutoscaling: KubeRay's autoscaler adds worker pods on demand")
+    idleTimeoutSeconds: int = Field(60, ge=0, description="idle seconds before a worker pod is removed")
+    upscalingMode: Literal["Default", "Aggressive", "Conservative"] = Field("Default", description="upscaling pace")
+    resources: Resources = Field(default_factory=lambda: _res("500m", "512Mi"),
+                                 description="the autoscaler sidecar's resources")
+
+
+class HeadGroup(Strict):
+    hostsReplicas: bool = Field(False, description="let model replicas run on the head (ray start --num-cpus 0 if not)")
+    resources: Resources = Field(default_factory=lambda: _res("2", "6Gi", request_cpu="1"),
+                                 description="head pod resources (GCS, Serve controller, dashboard, a proxy)")
+    nodeSelector: dict[str, str] = Field(default_factory=dict, description="head pod node selector")
+    tolerations: list[dict[str, Any]] = Field(default_factory=list, description="head pod tolerations")
+
+
+class CpuPool(Strict):
+    enabled: bool = Field(True, description="a CPU worker group; CPU models and the catalog app run here")
+    minReplicas: int = Field(1, ge=0, description="generated from the catalog's autoscaling: fewest CPU worker pods")
+    maxReplicas: int = Field(1, ge=0, description="generated from the catalog's autoscaling: most CPU worker pods")
+    resources: Resources = Field(default_factory=lambda: _res("4", "8Gi"),
+                                 description="per pod; Ray's CPUs and memory come from the limits")
+    nodeSelector: dict[str, str] = Field(default_factory=dict, description="CPU worker node selector")
+    tolerations: list[dict[str, Any]] = Field(default_factory=list, description="CPU worker tolerations")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CpuPool:
+        if self.minReplicas > self.maxReplicas:
+            raise ValueError(f"minReplicas {self.minReplicas} > maxReplicas {self.maxReplicas}")
+        return self
+
+
+class GpuPool(Strict):
+    enabled: bool = Field(True, description="the cluster has GPU nodes: models with specs.gpu get a GPU worker group")
+    minReplicas: int = Field(0, ge=0, description="generated from the catalog's autoscaling: fewest GPU worker pods")
+    maxReplicas: int = Field(0, ge=0, description="generated: most GPU worker pods (0: no GPU worker group)")
+    gpuResource: str = Field("nvidia.com/gpu", pattern=r"^[a-z0-9.-]+/[a-z0-9.-]*gpu[a-z0-9.-]*$",
+                             description="extended resource name of a GPU")
+    gpusPerPod: int = Field(1, ge=1, le=16, description="GPUs per worker pod (limits[gpuResource])")
+    resources: Resources = Field(default_factory=lambda: _res("8", "32Gi"),
+                                 description="per pod, without the GPU (added from gpusPerPod)")
+    nodeSelector: dict[str, str] = Field(default_factory=lambda: {"nvidia.com/gpu.present": "true"},
+                                         description="GPU worker node selector")
+    tolerations: list[dict[str, Any]] = Field(
+        default_factory=lambda: [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        description="GPU worker tolerations (GPU nodes are usually tainted)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GpuPool:
+        if self.minReplicas > self.maxReplicas:
+            raise ValueError(f"minReplicas {self.minReplicas} > maxReplicas {self.maxReplicas}")
+        return self
+
+
+class Ray(Strict):
+    version: str = Field("2.60.0", pattern=r"^\d+\.\d+\.\d+$", description="Ray version in the image (rayVersion)")
+    authMode: Literal["token", "disabled"] = Field(
+        "token", description="KubeRay authOptions.mode: token makes the operator create and share a Ray auth token")
+    upgradeStrategy: Literal["NewCluster", "None"] = Field(
+        "NewCluster", description="NewCluster: a changed cluster spec starts a new cluster, then switches traffic")
+    autoscaler: Autoscaler = Field(default_factory=Autoscaler, description="Ray autoscaler")
+    head: HeadGroup = Field(default_factory=HeadGroup, description="the head group (hosts no model replicas)")
+    cpuPool: CpuPool = Field(default_factory=CpuPool, description="CPU worker group")
+    gpuPool: GpuPool = Field(default_factory=GpuPool, description="GPU worker group")
+
+
+class ServePorts(Strict):
+    port: int = Field(8000, ge=1, le=65535, description="Serve HTTP port (proxies on every node)")
+    metricsPort: int = Field(8080, ge=1, le=65535, description="Ray metrics export port (Prometheus)")
+    dashboardPort: int = Field(8265, ge=1, le=65535, description="Ray dashboard port (KubeRay talks to it)")
+
+
+#: Keys Ray's ServeApplicationSchema accepts for an application.
+APPLICATION_KEYS = ["name", "route_prefix", "import_path", "runtime_env", "host", "port", "deployments",
+                    "autoscaling_policy", "args", "logging_config", "external_scaler_enabled"]
+_APPLICATION_SCHEMA = {
+    "type": "object",
+    "required": ["name", "route_prefix", "import_path", "args", "deployments"],
+    "properties": {**{key: {} for key in APPLICATION_KEYS}, "name": {"type": "string", "minLength": 1},
+                   "route_prefix": {"type": "string", "pattern": "^/"}, "import_path": {"type": "string"},
+                   "args": {"type": "object"},
+                   "deployments": {"type": "array", "items": {"type": "object", "required": ["name"]}}},
+    "additionalProperties": False,
+}
+
+
+class ModelValues(Strict):
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", max_length=50, description="model name")
+    httpPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="the model's HTTP route, e.g. /yolo/query_once")
+    socketPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="socket.io path, e.g. /yolo/socket.io")
+    application: dict[str, Any] = Field(json_schema_extra=_APPLICATION_SCHEMA,
+                                        description="the model's Ray Serve application (serve deploy format)")
+
+
+class Skipped(Strict):
+    name: str = Field(description="catalog entry")
+    reason: str = Field(description="why Ray Serve does not run it (Docker-only)")
+
+
+class Tls(Strict):
+    enabled: bool = Field(False, description="terminate TLS at the Ingress")
+    secretName: str = Field("", description="kubernetes.io/tls Secret for host")
+
+
+class Ingress(Strict):
+    enabled: bool = Field(True, description="an Ingress (networking.k8s.io/v1) for the models' HTTP and "
+                                            "socket.io paths")
+    className: str = Field("nginx", description="ingressClassName")
+    nginxAnnotations: bool = Field(True, description="add ingress-nginx annotations a WebSocket needs")
+    host: str = Field("", pattern=r"^$|^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                      description="host name; empty: any host")
+    tls: Tls = Field(default_factory=Tls, description="TLS")
+    annotations: dict[str, str] = Field(default_factory=dict, description="extra annotations")
+    timeoutSeconds: int = Field(3600, ge=1, description="proxy read/send timeout: how long an idle WebSocket lives")
+    maxBodySize: str = Field("12m", pattern=r"^\d+[kmg]?$",
+                             description="generated from the catalog's input limits: largest request body")
+
+    @model_validator(mode="after")
+    def _tls_secret(self) -> Ingress:
+        if self.tls.enabled and not self.tls.secretName:
+            raise ValueError("tls.secretName is required when tls.enabled")
+        return self
+
+
+class ParentRef(Strict):
+    name: str = Field(description="Gateway name")
+    namespace: str = Field("", description="Gateway namespace; empty: the release namespace")
+    sectionName: str = Field("", description="listener name; empty: all listeners")
+
+
+class HttpRoute(Strict):
+    enabled: bool = Field(False, description="a Gateway API HTTPRoute (gateway.networking.k8s.io/v1) instead of or "
+                                             "beside the Ingress; needs the Gateway API CRDs")
+    parentRefs: list[ParentRef] = Field(default_factory=list, description="Gateways to attach to (required if enabled)")
+    hostnames: list[str] = Field(default_factory=list, description="host names; empty: the Gateway's")
+    requestTimeout: str = Field("3600s", pattern=r"^([0-9]{1,5}(h|m|s|ms)){1,4}$",
+                                description="request timeout of the socket.io rule (long-lived WebSockets)")
+
+    @model_validator(mode="after")
+    def _parents(self) -> HttpRoute:
+        if self.enabled and not self.parentRefs:
+            raise ValueError("parentRefs is required when enabled")
+        return self
+
+
+class ServiceMonitor(Strict):
+    enabled: bool = Field(False, description="a ServiceMonitor (monitoring.coreos.com/v1); needs Prometheus Operator")
+    interval: str = Field("30s", pattern=r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?"
+                                         r"(([0-9]+)s)?(([0-9]+)ms)?)$", description="scrape interval")
+    scrapeTimeout: str = Field("10s", pattern=r"^(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$", description="scrape timeout")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels your Prometheus selects monitors by")
+
+
+class Monitoring(Strict):
+    serviceMonitor: ServiceMonitor = Field(default_factory=ServiceMonitor, description="Prometheus Operator")
+
+
+class Pdb(Strict):
+    enabled: bool = Field(True, description="a PodDisruptionBudget for the worker pods")
+    minAvailable: int = Field(1, ge=0, description="worker pods kept through voluntary disruptions (an integer: "
+                                                   "KubeRay pods have no scale subresource)")
+
+
+class NetworkPolicy(Strict):
+    enabled: bool = Field(True, description="a NetworkPolicy: only Ray pods, the ingress, Prometheus and the "
+                                            "KubeRay operator may connect")
+    ingressFrom: list[dict[str, Any]] = Field(
+        default_factory=lambda: [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "ingress-nginx"}}}],
+        description="peers allowed to reach the Serve port (your ingress controller or gateway)")
+    metricsFrom: list[dict[str, Any]] = Field(
+        default_factory=lambda: [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "monitoring"}}}],
+        description="peers allowed to scrape the metrics port")
+    operatorFrom: list[dict[str, Any]] = Field(
+        default_factory=lambda: [{"namespaceSelector": {}, "podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "kuberay-operator"}}}],
+        description="the KubeRay operator (dashboard, Serve health)")
+
+
+class StandaloneDocker(Strict):
+    resources: Resources = Field(default_factory=lambda: _res("2", "4Gi", request_cpu="1"),
+                                 description="pod resources of a Docker-only entry's own image")
+    securityContext: dict[str, Any] = Field(
+        default_factory=lambda: {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                 "seccompProfile": {"type": "RuntimeDefault"}},
+        description="container securityContext for the original images (they run as root and write to their "
+                    "filesystem, so no runAsNonRoot/readOnlyRootFilesystem)")
+    startupSeconds: int = Field(600, ge=10, description="how long an original image may take to open its port")
+
+
+class Standalone(Strict):
+    resources: Resources = Field(default_factory=lambda: _res("2", "6Gi", request_cpu="1"),
+                                 description="pod resources of a stand-alone Ray Serve model (GPU added if needed)")
+    shmSize: Quantity = Field("1Gi", description="/dev/shm size (Ray's object store)")
+    targetCPUUtilization: int = Field(70, ge=1, le=100, description="HPA target when the model autoscales")
+    docker: StandaloneDocker = Field(default_factory=StandaloneDocker, description="Docker-only entries")
+
+
+class Settings(Strict):
+    nameOverride: str = Field("", pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="replaces the chart name")
+    fullnameOverride: str = Field("", pattern=r"^$|^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                                  description="replaces <release>-<chart>; at most 47 characters (KubeRay)")
+    image: Image = Field(default_factory=Image, description="the runway-models image")
+    imagePullSecrets: list[PullSecret] = Field(default_factory=list, description="pull secrets for the image")
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings, description="the catalog inside the image")
+    weights: Weights = Field(default_factory=Weights, description="model weights")
+    podSecurityContext: dict[str, Any] = Field(
+        default_factory=lambda: {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100,
+                                 "seccompProfile": {"type": "RuntimeDefault"}},
+        description="pod securityContext of Ray pods (the image's user is ray, uid 1000, gid 100)")
+    securityContext: dict[str, Any] = Field(
+        default_factory=lambda: {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                 "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+        description="container securityContext of Ray containers (also KubeRay's autoscaler sidecar)")
+    scratch: ScratchVolume = Field(default_factory=ScratchVolume, description="writable /tmp for a read-only root")
+    ray: Ray = Field(default_factory=Ray, description="the Ray cluster (KubeRay RayService)")
+    serve: ServePorts = Field(default_factory=ServePorts, description="ports")
+    models: list[ModelValues] = Field(default_factory=list,
+                                      description="generated: the served models (runway-models generate "
+                                                  "--target helm-values)")
+    skippedModels: list[Skipped] = Field(default_factory=list,
+                                         description="generated: Docker-only entries Ray Serve does not run")
+    ingress: Ingress = Field(default_factory=Ingress, description="Ingress")
+    httpRoute: HttpRoute = Field(default_factory=HttpRoute, description="Gateway API HTTPRoute")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="monitoring")
+    pdb: Pdb = Field(default_factory=Pdb, description="PodDisruptionBudget")
+    networkPolicy: NetworkPolicy = Field(default_factory=NetworkPolicy, description="NetworkPolicy")
+    standalone: Standalone = Field(default_factory=Standalone,
+                                   description="stand-alone apps (runway-models generate --target standalone; the "
+                                               "chart does not render them)")
+
+
+# --- loading ---------------------------------------------------------------------------------------------
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing: maps merge key by key, anything else replaces; null removes the key."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_set(expression: str) -> dict[str, Any]:
+    """`a.b.c=value` (value read as YAML) as a nested dict, like a simple `helm --set`."""
+    key, sep, raw = expression.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise DeployError([f"--set {expression!r}: expected key.path=value"])
+    value: Any = yaml.safe_load(raw) if raw else ""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def read_values_file(path: str | Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DeployError([f"values file {path}: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise DeployError([f"values file {path}: expected a mapping at the top level"])
+    return data
+
+
+def defaults() -> dict[str, Any]:
+    return Settings().model_dump(mode="json")
+
+
+def settings_from(values: dict[str, Any]) -> Settings:
+    """Validate merged values; errors name the values key (`values.ray.gpuPool.gpusPerPod: ...`)."""
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            problems.append(f"values.{where}: {err['msg']} (got {err.get('input')!r:.80})")
+        raise DeployError(problems, "values") from None
+
+
+def load_settings(values_files: list[str | Path] | tuple = (), overrides: dict[str, Any] | None = None,
+                  sets: list[str] | tuple = ()) -> tuple[Settings, dict[str, Any]]:
+    """Chart defaults ⊕ values files ⊕ overrides ⊕ --set; returns the settings and the user's own values."""
+    user: dict[str, Any] = {}
+    for path in values_files:
+        user = deep_merge(user, read_values_file(path))
+    if overrides:
+        user = deep_merge(user, overrides)
+    for expression in sets:
+        user = deep_merge(user, parse_set(expression))
+    return settings_from(deep_merge(defaults(), user)), user

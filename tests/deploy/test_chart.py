@@ -1,0 +1,152 @@
+"""The Helm chart, rendered and linted with the real Helm v4 engine (helm-python-sdk): default values and values
+generated from models.json; every rendered object validates; the chart renders what the generator writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from serve.deploy.chart_files import schema_json, values_yaml
+from serve.deploy.generate import render
+from serve.deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION
+from serve.deploy.validate import validate_objects
+from tests.deploy.conftest import (
+    CHART, EVERYTHING, KUBE_VERSION, MODELS_JSON, RELEASE, by_identity, chart_objects, merged, render_chart,
+)
+
+@pytest.fixture(scope="module")
+def generated_values() -> dict:
+    return render(MODELS_JSON, "helm-values").files["helm-values.yaml"][0]
+
+
+def _lint(values: dict) -> dict:
+    from helm_python.chart import lint
+
+    return lint(str(CHART), values, strict=True, kube_version=f"v{KUBE_VERSION}.0")
+
+
+def _lint_findings(report: dict) -> list:
+    return report["errors"] + [m for m in report["messages"] if m["severity"] >= 2]
+
+
+def test_helm_python_sdk_is_the_helm_v4_engine():
+    import helm_python
+
+    assert helm_python.helm_sdk_version().startswith("v4.")
+
+
+def test_chart_metadata_matches_the_package():
+    meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert (meta["apiVersion"], meta["name"], meta["version"], meta["appVersion"]) == \
+        ("v2", CHART_NAME, CHART_VERSION, APP_VERSION)
+    assert meta["kubeVersion"] == ">=1.30.0-0"
+
+
+def test_values_and_schema_are_generated_from_the_settings_model():
+    assert (CHART / "values.yaml").read_text() == values_yaml(), \
+        "values.yaml is stale: run python -m serve.deploy.chart_files"
+    assert (CHART / "values.schema.json").read_text() == schema_json(), \
+        "values.schema.json is stale: run python -m serve.deploy.chart_files"
+
+
+def _settings_keys(model, indent=0):
+    from pydantic import BaseModel
+
+    for name in type(model).model_fields:
+        yield indent, name
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _settings_keys(value, indent + 2)
+
+
+def test_every_values_key_has_a_doc_comment_and_the_settings_defaults():
+    from helm_python.chart import Chart
+
+    from serve.deploy.settings import Settings
+
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    position = 0
+    for indent, key in _settings_keys(Settings()):
+        wanted = " " * indent + f"{key}:"
+        while not (lines[position] == wanted or lines[position].startswith(wanted + " ")):
+            position += 1
+        assert lines[position - 1].startswith(" " * indent + "# -- "), f"{key} has no '# --' comment"
+    with Chart.load(str(CHART)) as chart:
+        assert chart.values == Settings().model_dump(mode="json")
+
+
+def test_schema_requires_keys_and_rejects_unknown_ones():
+    from helm_python import HelmError
+    from helm_python.chart import Chart
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["additionalProperties"] is False and "ray" in schema["required"]
+    assert schema["properties"]["ray"]["properties"]["authMode"]["enum"] == ["token", "disabled"]
+    with Chart.load(str(CHART)) as chart:
+        chart.validate_schema({})
+        for bad in ({"ingress": {"enabeld": True}}, {"ray": {"authMode": "tokn"}}, {"pdb": {"minAvailable": "50%"}},
+                    {"ray": {"gpuPool": None}}):
+            with pytest.raises(HelmError):
+                chart.validate_schema(bad)
+
+
+@pytest.mark.parametrize("case", ["default", "generated", "everything"])
+def test_lints_strict_and_every_rendered_object_validates(case, generated_values, kuberay_dir):
+    values = {"default": {}, "generated": generated_values, "everything": merged(generated_values, EVERYTHING)}[case]
+    assert _lint_findings(_lint(values)) == []
+    objects = chart_objects(values)
+    assert any(o["kind"] == "RayService" for o in objects)
+    report = validate_objects(objects, KUBE_VERSION, kuberay_dir, require_crd=True)
+    assert report.problems == []
+
+
+def test_default_values_deploy_the_catalog_app_only():
+    rs = next(o for o in chart_objects({}) if o["kind"] == "RayService")
+    config = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    assert [a["name"] for a in config["applications"]] == ["catalog"]
+    assert [g["groupName"] for g in rs["spec"]["rayClusterConfig"]["workerGroupSpecs"]] == ["cpu"]
+
+
+@pytest.mark.parametrize("extra", [{}, EVERYTHING, {"ray": {"autoscaler": {"enabled": False}, "cpuPool":
+                                                          {"enabled": False}}, "ingress": {"enabled": False},
+                                                   "pdb": {"enabled": False}, "networkPolicy": {"enabled": False},
+                                                   "fullnameOverride": "vision"}],
+                         ids=["defaults", "everything", "minimal"])
+def test_chart_renders_what_the_generator_writes(extra):
+    """One source of truth: the generator computes, the chart lays out; for the same catalog and values the
+    chart's objects equal the generator's, field for field (managed-by label aside)."""
+    rendered = render(MODELS_JSON, "all", values=extra)
+    generated = by_identity([o for path, docs in rendered.files.items() if path.startswith("kuberay/")
+                             for o in docs])
+    values = rendered.files["helm-values.yaml"][0]
+    from_chart = by_identity(chart_objects(values))
+    assert sorted(from_chart) == sorted(generated)
+    for key in generated:
+        assert from_chart[key] == generated[key], key
+
+
+def test_rayservice_of_chart_equals_generator_for_another_release():
+    rendered = render(MODELS_JSON, "all", release="prod")
+    values = rendered.files["helm-values.yaml"][0]
+    chart_rs = by_identity(chart_objects(values, release="prod"))[("RayService", "prod-runway-models")]
+    assert chart_rs == by_identity(rendered.files["kuberay/rayservice.yaml"])[("RayService", "prod-runway-models")]
+
+
+def test_notes_say_how_to_reach_http_socketio_and_metrics(generated_values):
+    notes = render_chart(generated_values)[f"{CHART_NAME}/templates/NOTES.txt"]
+    assert "POST /yolo/query_once" in notes and "/yolo/socket.io" in notes
+    assert "port-forward svc/runway-models-serve 8000:8000" in notes
+    assert "im2txt" in notes and "Metrics" in notes
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"fullnameOverride": "a" * 48}, "47"),
+    ({"httpRoute": {"enabled": True}}, "parentRefs"),
+])
+def test_chart_refuses_what_kuberay_or_gateway_api_would(values, message):
+    from helm_python import HelmError
+
+    with pytest.raises(HelmError, match=message):
+        render_chart(values, release=RELEASE)
