@@ -137,9 +137,10 @@ def build_model_app(args: dict[str, Any]) -> serve.Application:
 
 
 def build_catalog_app(args: dict[str, Any]) -> serve.Application:
-    """Serve application builder: args {"catalog": path, "metrics_url": Ray's metrics page (optional)}."""
+    """Serve application builder: args {"catalog": path, "metrics_url": Ray's metrics page (optional),
+    "models": the names deployed as model apps (default: every servable entry)}."""
     from serve.catalog_app import CatalogServer
 
-    return CatalogServer.bind(str(args["catalog"]), args.get("metrics_url"))
+    return CatalogServer.bind(str(args["catalog"]), args.get("metrics_url"), args.get("models"))
 
 

@@ -25,11 +25,12 @@ STATUS_TIMEOUT_S = 2.0
 @serve.deployment(name="CatalogServer", ray_actor_options={"num_cpus": 0.05}, max_ongoing_requests=64)
 @serve.ingress()
 class CatalogServer:
-    def __init__(self, catalog: str, metrics_url: str | None = None):
+    def __init__(self, catalog: str, metrics_url: str | None = None, deployed: list[str] | None = None):
         if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
             bind_replica_grpc_to_loopback()
         self.catalog = load_catalog(catalog)
         self.metrics_url = metrics_url
+        self.deployed = set(deployed) if deployed is not None else None
 
     async def _app_state(self, name: str) -> str | None:
         try:
@@ -44,6 +45,8 @@ class CatalogServer:
         unavailable = availability(entry)
         if unavailable:
             return unavailable
+        if self.deployed is not None and name not in self.deployed:
+            return ModelStatus(state="not_available", detail="not deployed by this server (serve --models)")
         state = await self._app_state(name)
         if state != "RUNNING":
             failed = state in ("DEPLOY_FAILED", "UNHEALTHY")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from serve.catalog import CatalogError, Entry, load_catalog
+from serve.deploy.cli import add_parser as add_generate
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -71,12 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-cpus", type=int, help="logical CPUs for Ray (default: this machine's)")
     run.set_defaults(func=cmd_serve)
 
-    try:
-        from serve.deploy.cli import add_parser as add_generate
-    except ImportError:  # the generator is optional at import time (it needs kubernetes-validate)
-        add_generate = None
-    if add_generate:
-        add_generate(sub)
+    add_generate(sub)
     return parser
 
 

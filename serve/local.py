@@ -43,6 +43,7 @@ def ensure_free(host: str, *ports: int) -> None:
     otherwise time out after 30 s with a message about the raylet."""
     for port in ports:
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no conflict
             try:
                 probe.bind((host, port))
             except OSError:
@@ -69,7 +70,7 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
     names = servable(catalog, settings.models)
     args = {"catalog": str(settings.catalog_path.resolve())}
     metrics_url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
-    targets = [serve.RunTarget(build_catalog_app({**args, "metrics_url": metrics_url}), name="catalog",
+    targets = [serve.RunTarget(build_catalog_app({**args, "metrics_url": metrics_url, "models": names}), name="catalog",
                                route_prefix="/")]
     targets += [serve.RunTarget(build_model_app({**args, "model": n}), name=n, route_prefix=f"/{n}")
                 for n in names]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from ray import serve
 
-from serve.catalog import Entry, resolve_path
+from serve.catalog import Entry
 from serve.codecs import decode_image
 from serve.errors import ModelUnavailable, Overloaded
 from serve.metrics import ModelMetrics
@@ -23,6 +23,7 @@ from serve.model import Model, ModelSpec
 from serve.describe import describe
 from serve.protocols.types import ModelInfo, ModelStatus, QueryRequest, QueryResponse, Timings
 from serve.registry import model_class
+from serve.weights import local_weights
 
 logger = logging.getLogger("runway_models")
 
@@ -31,7 +32,7 @@ def build_model(entry: Entry, base_dir: Path, device: str = "cpu") -> Model:
     """Instantiate (not load) the family the entry names, with its weight paths resolved."""
     assert entry.serving is not None
     serving = entry.serving
-    weights = {role: resolve_path(w.path, base_dir) for role, w in serving.weights.items() if w.path}
+    weights = {role: local_weights(entry.name, role, w, base_dir) for role, w in serving.weights.items()}
     spec = ModelSpec(name=entry.name, weights=weights, options=dict(serving.options), device=device)
     return model_class(serving.implementation)(spec)
 

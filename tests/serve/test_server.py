@@ -92,7 +92,7 @@ def test_yolo_over_http(server, dog):
     assert body["result"]["width"] == 768 and body["result"]["height"] == 576
 
 
-def test_object_detection_and_openpose_over_http(server, dog, shared):
+def test_object_detection_openpose_movenet_over_http(server, dog, shared):
     response = httpx.post(f"{server.url}/object-detection/query_once", json={"data": dog}, timeout=60)
     assert response.status_code == 200, response.text
     assert {"dog", "bicycle", "car"} <= labels(response.json())
@@ -101,11 +101,16 @@ def test_object_detection_and_openpose_over_http(server, dog, shared):
     assert response.status_code == 200, response.text
     people = response.json()["result"]["people"]
     assert len(people) == 1 and people[0]["part_count"] >= 15
+    squat = "data:image/bmp;base64," + base64.b64encode((shared / "images/squat.bmp").read_bytes()).decode()
+    response = httpx.post(f"{server.url}/movenet/query_once", json={"data": squat}, timeout=60)
+    assert response.status_code == 200, response.text
+    keypoints = response.json()["result"]["keypoints"]
+    assert sum(k["score"] > 0.3 for k in keypoints.values()) >= 12
 
 
 def test_catalog_listing_readiness_and_descriptions(server):
     listing = {m["name"]: m for m in httpx.get(server.url + "/", timeout=30).json()}
-    for name in ("yolo", "openpose", "object-detection"):
+    for name in ("yolo", "openpose", "object-detection", "movenet"):
         assert listing[name]["status"]["state"] == "ready", listing[name]["status"]
     assert listing["yolo"]["output_schema"]["title"].startswith("QueryResponse")
     assert listing["im2txt"]["status"]["state"] == "not_available"

@@ -1,0 +1,52 @@
+"""Weight files: resolve local paths, download URL-only files into a cache, check sha256 when given.
+
+Tests and the local server read files under RUNWAY_SHARED; downloading is for users whose catalog names a `url`
+only (it fails on machines without internet, by design: nothing here downloads unless asked to).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from serve.catalog import WeightsFile, resolve_path
+
+CACHE = Path(os.environ.get("RUNWAY_CACHE", Path.home() / ".cache" / "runway-models"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, target: Path) -> Path:
+    """Fetch `url` to `target` atomically (a partial download never looks complete)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            shutil.copyfileobj(response, tmp)
+    os.replace(tmp.name, target)
+    return target
+
+
+def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path) -> Path:
+    """The file for one role: its path, or its URL downloaded into the cache; checked against sha256."""
+    if weights.path:
+        path = resolve_path(weights.path, base_dir)
+        if not path.is_file():
+            raise FileNotFoundError(f"weights {role!r} of {model}: file not found: {path}")
+    else:
+        path = CACHE / model / f"{role}-{Path(weights.url).name}"
+        if not path.is_file():
+            download(weights.url, path)
+    if weights.sha256 and sha256_of(path) != weights.sha256:
+        raise ValueError(f"weights {role!r} of {model}: sha256 of {path} is {sha256_of(path)}, "
+                         f"the catalog expects {weights.sha256}")
+    return path

@@ -1,0 +1,46 @@
+"""Weight files: local paths, checksum mismatches, and URL-only files downloaded into the cache
+(from a real HTTP server on loopback)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+import serve.weights as weights_module
+from serve.catalog import WeightsFile
+from serve.weights import local_weights
+
+
+def test_local_path_and_checksum(tmp_path):
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"weights")
+    good = WeightsFile(path=str(path), format="raw", sha256=hashlib.sha256(b"weights").hexdigest())
+    assert local_weights("m", "w", good, tmp_path) == path
+    bad = WeightsFile(path=str(path), format="raw", sha256="0" * 64)
+    with pytest.raises(ValueError, match="sha256"):
+        local_weights("m", "w", bad, tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing.bin"):
+        local_weights("m", "w", WeightsFile(path="missing.bin", format="raw"), tmp_path)
+
+
+def test_url_only_weights_are_downloaded_once(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "model.weights").write_bytes(b"\x01\x02" * 1000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(weights_module, "CACHE", tmp_path / "cache")
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/model.weights"
+        spec = WeightsFile(url=url, format="raw", sha256=hashlib.sha256(b"\x01\x02" * 1000).hexdigest())
+        path = local_weights("m", "weights", spec, tmp_path)
+        assert path.read_bytes() == b"\x01\x02" * 1000
+        (site / "model.weights").unlink()
+        assert local_weights("m", "weights", spec, tmp_path) == path  # cached: no second download
+    finally:
+        server.shutdown()
