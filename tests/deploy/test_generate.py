@@ -27,7 +27,7 @@ def test_all_targets(tmp_path):
         MARKER, "serve-config.yaml", "helm-values.yaml",
         "kuberay/rayservice.yaml", "kuberay/services.yaml", "kuberay/ingress.yaml", "kuberay/pdb.yaml",
         "kuberay/networkpolicy.yaml",
-        *(f"standalone/{n}.yaml" for n in ("im2txt", "openpose", "yolo", "object-detection", "densecap")),
+        *(f"standalone/{n}.yaml" for n in ("im2txt", "openpose", "yolo", "object-detection", "movenet", "densecap")),
     }
     assert result.skipped == [("im2txt", "implementation 'im2txt' is not built"), ("densecap", "no serving section")]
     assert any("KubeRay 1.7.0 CRD" in note for note in result.notes)
