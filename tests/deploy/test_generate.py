@@ -65,7 +65,7 @@ def test_helm_values_carry_user_values_and_generated_keys(tmp_path):
     values = yaml.safe_load((tmp_path / "out/helm-values.yaml").read_text())
     assert values["ingress"]["host"] == "models.example.com"
     assert values["ray"]["gpuPool"]["gpusPerPod"] == 2
-    assert [m["name"] for m in values["models"]] == ["openpose", "yolo", "object-detection"]
+    assert [m["name"] for m in values["models"]] == ["openpose", "yolo", "object-detection", "movenet"]
     assert values["models"][1]["httpPath"] == "/yolo/query_once"
     assert values["models"][1]["socketPath"] == "/yolo/socket.io"
     assert [s["name"] for s in values["skippedModels"]] == ["im2txt", "densecap"]

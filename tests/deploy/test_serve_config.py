@@ -28,7 +28,7 @@ def test_one_application_per_built_model_plus_the_catalog(config, raw_catalog):
     apps = {app["name"]: app for app in config["applications"]}
     assert apps["catalog"] == {"name": "catalog", "route_prefix": "/", "import_path": CATALOG_IMPORT_PATH,
                                "args": {"catalog": "/app/models.json"}}
-    built = {"openpose", "yolo", "object-detection"}  # im2txt is not built, densecap has no serving section
+    built = {"openpose", "yolo", "object-detection", "movenet"}  # im2txt is not built, densecap: no serving
     assert set(apps) == built | {"catalog"}
     for name in built:
         assert apps[name]["route_prefix"] == f"/{name}"
@@ -50,7 +50,7 @@ def test_deployment_options_are_the_runtimes_own(config):
         assert app["deployments"] == [expected]
     yolo = next(a for a in config["applications"] if a["name"] == "yolo")["deployments"][0]
     assert yolo["autoscaling_config"]["min_replicas"] == 1 and yolo["autoscaling_config"]["max_replicas"] == 2
-    assert yolo["ray_actor_options"] == {"num_cpus": 0.5, "num_gpus": 0.25}
+    assert yolo["ray_actor_options"] == {"num_cpus": 0.4, "num_gpus": 0.25}
     assert yolo["user_config"]["max_batch_size"] == 8
     detection = next(a for a in config["applications"] if a["name"] == "object-detection")["deployments"][0]
     assert "num_gpus" not in detection["ray_actor_options"]  # specs.gpu is false
@@ -80,7 +80,7 @@ def test_num_gpus_only_when_specs_gpu(write_catalog):
         entries["yolo"]["specs"]["gpu"] = False
     config = render(write_catalog(edit), "serve-config").files["serve-config.yaml"][0]
     yolo = next(a for a in config["applications"] if a["name"] == "yolo")["deployments"][0]
-    assert yolo["ray_actor_options"] == {"num_cpus": 0.5}
+    assert yolo["ray_actor_options"] == {"num_cpus": 0.4}
 
 
 @pytest.mark.parametrize("mutate, expected", [
