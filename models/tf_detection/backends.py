@@ -29,23 +29,14 @@ def _cut(boxes, classes, scores, count) -> RawDetections:
 
 def resize(rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     """Bilinear resize to (w, h) without antialiasing, pixel centres aligned: what the Object Detection API
-    trained with (tf.image.resize) and what cv2.INTER_LINEAR does. PIL's bilinear filter antialiases when
+    trained with (tf.image.resize), as cv2.INTER_LINEAR does it. PIL's bilinear filter antialiases when
     shrinking, which changes borderline answers (dog.jpg's dog reads as a cat with it). A plain stretch, no
     letterbox: the detectors answer in normalised coordinates, so the stretch cancels out."""
     if size is None or (rgb.shape[1], rgb.shape[0]) == tuple(size):
         return rgb
-    (width, height), (rows, cols) = size, rgb.shape[:2]
+    import cv2  # imported here: the label-map and SavedModel paths do not need OpenCV
 
-    def taps(n_out: int, n_in: int):
-        src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
-        lo = src.astype(int)
-        return lo, np.minimum(lo + 1, n_in - 1), (src - lo).astype(np.float32)
-
-    y0, y1, fy = taps(height, rows)
-    x0, x1, fx = taps(width, cols)
-    vertical = rgb[y0].astype(np.float32) * (1 - fy)[:, None, None] + rgb[y1].astype(np.float32) * fy[:, None, None]
-    out = vertical[:, x0] * (1 - fx)[None, :, None] + vertical[:, x1] * fx[None, :, None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return cv2.resize(rgb, (int(size[0]), int(size[1])), interpolation=cv2.INTER_LINEAR)
 
 
 # --- TFLite -----------------------------------------------------------------------------------------------------

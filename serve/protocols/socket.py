@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import socketio
 from pydantic import ValidationError
@@ -30,7 +30,6 @@ class FrameSlot:
     pending: object | None = None
     busy: bool = False
     dropped: int = 0
-    stats: dict = field(default_factory=dict)
 
 
 class NewestFrameNamespace(socketio.AsyncNamespace):

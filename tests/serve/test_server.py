@@ -28,7 +28,7 @@ def entry(name: str) -> dict:
 
 
 def test_catalog(tmp_path: Path, shared: Path) -> list[dict]:
-    """The repository catalog plus two yolo variants: one with truncated weights, one tight on concurrency."""
+    """The repository catalog plus yolo variants: truncated weights, tight on concurrency, two replicas."""
     broken = entry("yolo")
     broken.update(name="yolo-broken", containerId="yolo-broken", port=33301)
     truncated = tmp_path / "truncated.weights"
@@ -41,7 +41,10 @@ def test_catalog(tmp_path: Path, shared: Path) -> list[dict]:
                             batching={"max_batch_size": 1, "batch_wait_timeout_s": 0},
                             autoscaling={"min_replicas": 1, "max_replicas": 1},
                             resources={"num_cpus": 0.05})
-    return CATALOG + [broken, tight]
+    pair = entry("yolo")
+    pair.update(name="yolo-pair", containerId="yolo-pair", port=33303)
+    pair["serving"].update(autoscaling={"min_replicas": 2, "max_replicas": 2}, resources={"num_cpus": 0.05})
+    return CATALOG + [broken, tight, pair]
 
 
 test_catalog.__test__ = False  # a helper, not a test
@@ -214,6 +217,37 @@ def test_socketio_round_trip_over_websocket(server, dog):
     assert errors == []
     assert len(answers) == 1 and answers[0]["id"] == "f1"
     assert {"dog", "bicycle", "car"} <= labels(answers[0])
+
+
+def test_websocket_sessions_across_two_replicas(server, dog):
+    """Each WebSocket session stays on one replica for its lifetime, so with two replicas every client gets an
+    answer to every frame it waits for (long-polling would not: see the README)."""
+    async def client(n: int) -> list[str]:
+        got: list[str] = []
+        answered = asyncio.Event()
+        sio = socketio.AsyncClient(reconnection=False)
+
+        def on_answer(body):
+            got.append(body["id"])
+            answered.set()
+
+        sio.on("update_response", on_answer, namespace="/query")
+        await sio.connect(server.url, namespaces=["/query"], transports=["websocket"],
+                          socketio_path="/yolo-pair/socket.io")
+        try:
+            for i in range(3):  # one frame at a time, in one session
+                answered.clear()
+                await sio.emit("update_request", {"data": dog, "id": f"{n}-{i}"}, namespace="/query")
+                await asyncio.wait_for(answered.wait(), 60)
+        finally:
+            await sio.disconnect()
+        return got
+
+    async def everyone():
+        return await asyncio.gather(*(client(n) for n in range(6)))
+
+    results = asyncio.run(everyone())
+    assert results == [[f"{n}-{i}" for i in range(3)] for n in range(6)]
 
 
 def test_fast_stream_drops_stale_frames_newest_wins(server, dog):
