@@ -24,12 +24,10 @@ SOCKET_PREFIX = "/socket.io"
 
 
 def _device(entry: Entry) -> str:
-    if entry.specs.gpu:
-        import torch
+    """"cuda" when Ray gave this replica a GPU (num_gpus in its actor options), else "cpu"."""
+    import ray
 
-        if torch.cuda.is_available():
-            return "cuda"
-    return "cpu"
+    return "cuda" if entry.specs.gpu and ray.get_gpu_ids() else "cpu"
 
 
 class PathDispatch:
