@@ -69,6 +69,10 @@ class Model(ABC, Generic[Output]):
     def postprocess(self, raw: Any, meta: Any) -> Output:
         """One raw output -> the typed answer, in the input image's pixel coordinates."""
 
+    def render(self, image: np.ndarray, output: Output) -> np.ndarray | None:
+        """The input image with the answer drawn on it, for families that can draw; None otherwise."""
+        return None
+
     def infer(self, images: list[np.ndarray]) -> list[Output]:
         """Run a whole batch through the three stages and record how long each took."""
         t0 = time.perf_counter()

@@ -16,8 +16,8 @@ import numpy as np
 from ray import serve
 
 from serve.catalog import Entry
-from serve.codecs import decode_image
-from serve.errors import ModelUnavailable, Overloaded
+from serve.codecs import decode_image, encode_image
+from serve.errors import InvalidPayload, ModelUnavailable, Overloaded
 from serve.metrics import ModelMetrics
 from serve.model import Model, ModelSpec
 from serve.describe import describe
@@ -87,12 +87,19 @@ class ModelRunner:
             start = time.perf_counter()
             image = decode_image(request.data, self.limits.max_bytes, self.limits.max_pixels)
             result, batch_size, queue_s, inference_s = await self._infer_batch((image, time.perf_counter()))
+            drawn = await asyncio.to_thread(self._render, image, result) if request.render else None
             total_s = time.perf_counter() - start
         finally:
             self.in_flight -= 1
         timings = Timings(queue_ms=queue_s * 1e3, inference_ms=inference_s * 1e3, total_ms=total_s * 1e3)
         return QueryResponse(model=self.entry.name, id=request.id, result=result, batch_size=batch_size,
-                             timings=timings)
+                             timings=timings, image=drawn)
+
+    def _render(self, image: np.ndarray, result) -> str:
+        drawn = self.model.render(image, result)
+        if drawn is None:
+            raise InvalidPayload(f"model {self.entry.name} cannot draw its answer; send render=false")
+        return encode_image(drawn)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def _infer_batch(self, items: list[tuple[np.ndarray, float]]) -> list[tuple]:

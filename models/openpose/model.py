@@ -27,6 +27,7 @@ from PIL import Image
 
 from models.openpose.backends import NORMALISATIONS, CvDnnRunner, TFGraphRunner, split_maps
 from models.openpose.paf import PARTS, PafConfig, estimate_poses
+from models.openpose.render import draw_poses
 from models.openpose.types import Keypoint, Person, Poses
 from serve.model import Model
 
@@ -85,6 +86,9 @@ class OpenPoseModel(Model[Poses]):
     def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         # Every input has the same size after preprocess, so the whole batch is one network call.
         return list(self.runner(np.stack(inputs)))
+
+    def render(self, image: np.ndarray, output: Poses) -> np.ndarray:
+        return draw_poses(image, output)
 
     def postprocess(self, raw: np.ndarray, meta: tuple[int, int]) -> Poses:
         width, height = meta

@@ -15,6 +15,8 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     data: str = Field(min_length=1, description="data:image/jpeg;base64,... (bare base64 is accepted too)")
     id: int | str | None = Field(None, description="echoed back, so a stream can match answers to frames")
+    render: bool = Field(False, description="also answer with the image, the result drawn on it (models that "
+                                            "can draw, e.g. openpose)")
 
 
 class Timings(BaseModel):
@@ -29,6 +31,7 @@ class QueryResponse(BaseModel, Generic[T]):
     result: T
     batch_size: int = Field(description="how many images shared the model call")
     timings: Timings
+    image: str | None = Field(None, description="with render: the input with the result drawn, a JPEG data URI")
 
 
 ModelState = Literal["ready", "loading", "failed", "not_available"]

@@ -104,6 +104,14 @@ def test_object_detection_openpose_movenet_over_http(server, dog, shared):
     assert response.status_code == 200, response.text
     people = response.json()["result"]["people"]
     assert len(people) == 1 and people[0]["part_count"] >= 15
+    assert response.json()["image"] is None
+    drawn = httpx.post(f"{server.url}/openpose/query_once", json={"data": p1, "render": True}, timeout=60).json()
+    picture = Image.open(io.BytesIO(base64.b64decode(drawn["image"].split(",", 1)[1])))
+    assert picture.size == (drawn["result"]["width"], drawn["result"]["height"])
+    original = np.asarray(Image.open(shared / "images/p1.jpg").convert("RGB"), dtype=np.int16)
+    assert np.abs(np.asarray(picture.convert("RGB"), dtype=np.int16) - original).max() > 100  # skeleton drawn
+    assert_error(httpx.post(f"{server.url}/yolo/query_once", json={"data": p1, "render": True}, timeout=60),
+                 422, "invalid_payload")
     squat = "data:image/bmp;base64," + base64.b64encode((shared / "images/squat.bmp").read_bytes()).decode()
     response = httpx.post(f"{server.url}/movenet/query_once", json={"data": squat}, timeout=60)
     assert response.status_code == 200, response.text
