@@ -119,6 +119,7 @@ def model_deployment_options(entry: Entry, use_gpu: bool) -> dict[str, Any]:
             "initial_replicas": scaling.initial_replicas if scaling.initial_replicas is not None
             else max(1, scaling.min_replicas),
             "target_ongoing_requests": scaling.target_ongoing_requests,
+            "upscale_delay_s": scaling.upscale_delay_s, "downscale_delay_s": scaling.downscale_delay_s,
         }
     return options
 

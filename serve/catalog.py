@@ -93,10 +93,12 @@ class Batching(Strict):
 
 
 class Autoscaling(Strict):
-    min_replicas: int = Field(1, ge=0, le=100)
-    max_replicas: int = Field(1, ge=1, le=100)
-    initial_replicas: int | None = Field(None, ge=0, le=100)
+    min_replicas: int = Field(1, ge=0, le=100, description="never fewer replicas (0: scale to zero)")
+    max_replicas: int = Field(1, ge=1, le=100, description="never more; equal to min_replicas: a fixed count")
+    initial_replicas: int | None = Field(None, ge=0, le=100, description="replicas at deploy time")
     target_ongoing_requests: float = Field(2.0, gt=0, description="per replica, before scaling up")
+    upscale_delay_s: float = Field(30.0, ge=0, description="load must persist this long before adding a replica")
+    downscale_delay_s: float = Field(600.0, ge=0, description="idle this long before removing a replica")
 
     @model_validator(mode="after")
     def _ordered(self) -> Autoscaling:

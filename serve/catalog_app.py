@@ -32,12 +32,16 @@ class CatalogServer:
         self.metrics_url = metrics_url
         self.deployed = set(deployed) if deployed is not None else None
 
-    async def _app_state(self, name: str) -> str | None:
+    async def _app_state(self, name: str) -> tuple[str | None, int | None]:
+        """Serve's status of the model's application, and how many of its replicas run."""
         try:
             apps = (await asyncio.to_thread(serve.status)).applications
         except Exception:
-            return None
-        return apps[name].status if name in apps else None
+            return None, None
+        if name not in apps:
+            return None, None
+        running = sum(d.replica_states.get("RUNNING", 0) for d in apps[name].deployments.values())
+        return apps[name].status, running
 
     async def status_of(self, name: str) -> ModelStatus:
         """Ask the model's replica itself; before it answers, report Serve's view of the application."""
@@ -47,7 +51,7 @@ class CatalogServer:
             return unavailable
         if self.deployed is not None and name not in self.deployed:
             return ModelStatus(state="not_available", detail="not deployed by this server (serve --models)")
-        state = await self._app_state(name)
+        state, replicas = await self._app_state(name)
         if state != "RUNNING":
             failed = state in ("DEPLOY_FAILED", "UNHEALTHY")
             return ModelStatus(state="failed" if failed else "loading",
@@ -55,7 +59,7 @@ class CatalogServer:
         try:
             handle = serve.get_app_handle(name)
             raw = await asyncio.wait_for(handle.model_status.remote(), STATUS_TIMEOUT_S)
-            return ModelStatus.model_validate(raw)
+            return ModelStatus.model_validate({**raw, "replicas": replicas})
         except Exception as exc:
             return ModelStatus(state="loading", detail=f"replica did not answer: {type(exc).__name__}")
 
@@ -64,7 +68,7 @@ class CatalogServer:
         if status.state == "ready":
             try:
                 raw = await asyncio.wait_for(serve.get_app_handle(name).model_info.remote(), STATUS_TIMEOUT_S)
-                return ModelInfo.model_validate(raw)
+                return ModelInfo.model_validate({**raw, "status": status})
             except Exception:
                 pass
         return describe(self.catalog.get(name), status)

@@ -41,6 +41,7 @@ class ModelStatus(BaseModel):
     state: ModelState
     detail: str | None = Field(None, description="why it is not ready")
     load_seconds: float | None = None
+    replicas: int | None = Field(None, description="running replicas (Serve's view; GET / fills it in)")
 
 
 class WeightsInfo(BaseModel):

@@ -28,7 +28,8 @@ def entry(name: str) -> dict:
 
 
 def test_catalog(tmp_path: Path, shared: Path) -> list[dict]:
-    """The repository catalog plus yolo variants: truncated weights, tight on concurrency, two replicas."""
+    """The repository catalog plus yolo variants: truncated weights, tight on concurrency, two replicas,
+    quick autoscaling."""
     broken = entry("yolo")
     broken.update(name="yolo-broken", containerId="yolo-broken", port=33301)
     truncated = tmp_path / "truncated.weights"
@@ -44,7 +45,12 @@ def test_catalog(tmp_path: Path, shared: Path) -> list[dict]:
     pair = entry("yolo")
     pair.update(name="yolo-pair", containerId="yolo-pair", port=33303)
     pair["serving"].update(autoscaling={"min_replicas": 2, "max_replicas": 2}, resources={"num_cpus": 0.05})
-    return CATALOG + [broken, tight, pair]
+    auto = entry("yolo")
+    auto.update(name="yolo-auto", containerId="yolo-auto", port=33304)
+    auto["serving"].update(autoscaling={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 1,
+                                        "upscale_delay_s": 1, "downscale_delay_s": 5},
+                           resources={"num_cpus": 0.05})
+    return CATALOG + [broken, tight, pair, auto]
 
 
 test_catalog.__test__ = False  # a helper, not a test
@@ -193,6 +199,40 @@ def test_overload_is_503_with_retry_after(server, dog):
     # the replica's own admission control answers in our JSON shape (the proxy's queue cap answers too)
     assert any(r.headers.get("content-type") == "application/json" and r.json()["error"] == "overloaded"
                for r in rejected)
+
+
+def replicas(server, name: str) -> int | None:
+    listing = {m["name"]: m for m in httpx.get(server.url + "/", timeout=30).json()}
+    return listing[name]["status"]["replicas"]
+
+
+def test_autoscaling_follows_the_catalog(server, dog):
+    """yolo-auto: 1..2 replicas, target 1 ongoing request, upscale after 1 s, downscale after 5 s of calm."""
+    assert replicas(server, "yolo-auto") == 1
+
+    async def load_until_two(deadline_s: float) -> int | None:
+        stop = time.monotonic() + deadline_s
+        async with httpx.AsyncClient(timeout=60) as client:
+            async def worker():
+                while time.monotonic() < stop:
+                    await client.post(f"{server.url}/yolo-auto/query_once", json={"data": dog})
+
+            workers = [asyncio.create_task(worker()) for _ in range(6)]
+            seen = None
+            while time.monotonic() < stop:
+                await asyncio.sleep(1)
+                seen = await asyncio.to_thread(replicas, server, "yolo-auto")
+                if seen == 2:
+                    break
+            stop = time.monotonic()
+            await asyncio.gather(*workers)
+        return seen
+
+    assert asyncio.run(load_until_two(90)) == 2
+    deadline = time.monotonic() + 120  # Serve averages load over a look-back window before scaling down
+    while time.monotonic() < deadline and replicas(server, "yolo-auto") != 1:
+        time.sleep(1)
+    assert replicas(server, "yolo-auto") == 1
 
 
 # --- socket.io ---------------------------------------------------------------------------------------
