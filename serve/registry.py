@@ -14,7 +14,7 @@ IMPLEMENTATIONS: dict[str, str | None] = {
     "openpose-tf": "models.openpose:OpenPoseModel",
     "tf-object-detection": "models.tf_detection:TFDetectionModel",
     "movenet-tflite": "models.movenet:MoveNetModel",
-    "im2txt": None,
+    "im2txt": "models.im2txt:Im2txtModel",
     "densecap": None,
 }
 
