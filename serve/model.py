@@ -69,9 +69,13 @@ class Model(ABC, Generic[Output]):
     def postprocess(self, raw: Any, meta: Any) -> Output:
         """One raw output -> the typed answer, in the input image's pixel coordinates."""
 
-    def render(self, image: np.ndarray, output: Output) -> np.ndarray | None:
-        """The input image with the answer drawn on it, for families that can draw; None otherwise."""
-        return None
+    def render(self, image: np.ndarray, output: Output) -> np.ndarray:
+        """The input image with the answer drawn on it; families that can draw override this."""
+        raise NotImplementedError(f"{type(self).__name__} cannot draw its answers")
+
+    @property
+    def can_render(self) -> bool:
+        return type(self).render is not Model.render
 
     def infer(self, images: list[np.ndarray]) -> list[Output]:
         """Run a whole batch through the three stages and record how long each took."""

@@ -80,14 +80,17 @@ class ModelRunner:
         """Decode one payload and run it in the next batch. Raises ServeError subclasses on bad input."""
         if self.model is None:
             raise ModelUnavailable(f"model {self.entry.name} is not ready: {self.status.detail or self.status.state}")
+        if request.render and not self.model.can_render:
+            raise InvalidPayload(f"model {self.entry.name} cannot draw its answer; send render=false")
         if self.in_flight >= self.max_in_flight:
             raise Overloaded(f"model {self.entry.name} has {self.in_flight} requests in flight; retry shortly")
         self.in_flight += 1
         try:
             start = time.perf_counter()
-            image = decode_image(request.data, self.limits.max_bytes, self.limits.max_pixels)
+            # Decoding (PIL releases the GIL) runs beside the model's thread, not on the event loop.
+            image = await asyncio.to_thread(decode_image, request.data, self.limits.max_bytes, self.limits.max_pixels)
             result, batch_size, queue_s, inference_s = await self._infer_batch((image, time.perf_counter()))
-            drawn = await asyncio.to_thread(self._render, image, result) if request.render else None
+            drawn = await asyncio.to_thread(self._draw, image, result) if request.render else None
             total_s = time.perf_counter() - start
         finally:
             self.in_flight -= 1
@@ -95,11 +98,8 @@ class ModelRunner:
         return QueryResponse(model=self.entry.name, id=request.id, result=result, batch_size=batch_size,
                              timings=timings, image=drawn)
 
-    def _render(self, image: np.ndarray, result) -> str:
-        drawn = self.model.render(image, result)
-        if drawn is None:
-            raise InvalidPayload(f"model {self.entry.name} cannot draw its answer; send render=false")
-        return encode_image(drawn)
+    def _draw(self, image: np.ndarray, result) -> str:
+        return encode_image(self.model.render(image, result))
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def _infer_batch(self, items: list[tuple[np.ndarray, float]]) -> list[tuple]:
