@@ -115,7 +115,17 @@ class HeadGroup(Strict):
     tolerations: list[dict[str, Any]] = Field(default_factory=list, description="head pod tolerations")
 
 
-class CpuPool(Strict):
+class _Pool(Strict):
+    """A worker pool's pod range; subclasses declare minReplicas and maxReplicas with their own defaults."""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.minReplicas > self.maxReplicas:
+            raise ValueError(f"minReplicas {self.minReplicas} > maxReplicas {self.maxReplicas}")
+        return self
+
+
+class CpuPool(_Pool):
     enabled: bool = Field(True, description="a CPU worker group; CPU models and the catalog app run here")
     minReplicas: int = Field(1, ge=0, description="generated from the catalog's autoscaling: fewest CPU worker pods")
     maxReplicas: int = Field(1, ge=0, description="generated from the catalog's autoscaling: most CPU worker pods")
@@ -124,14 +134,8 @@ class CpuPool(Strict):
     nodeSelector: dict[str, str] = Field(default_factory=dict, description="CPU worker node selector")
     tolerations: list[dict[str, Any]] = Field(default_factory=list, description="CPU worker tolerations")
 
-    @model_validator(mode="after")
-    def _ordered(self) -> CpuPool:
-        if self.minReplicas > self.maxReplicas:
-            raise ValueError(f"minReplicas {self.minReplicas} > maxReplicas {self.maxReplicas}")
-        return self
 
-
-class GpuPool(Strict):
+class GpuPool(_Pool):
     enabled: bool = Field(True, description="the cluster has GPU nodes: models with specs.gpu get a GPU worker group")
     minReplicas: int = Field(0, ge=0, description="generated from the catalog's autoscaling: fewest GPU worker pods")
     maxReplicas: int = Field(0, ge=0, description="generated: most GPU worker pods (0: no GPU worker group)")
@@ -145,12 +149,6 @@ class GpuPool(Strict):
     tolerations: list[dict[str, Any]] = Field(
         default_factory=lambda: [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         description="GPU worker tolerations (GPU nodes are usually tainted)")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> GpuPool:
-        if self.minReplicas > self.maxReplicas:
-            raise ValueError(f"minReplicas {self.minReplicas} > maxReplicas {self.maxReplicas}")
-        return self
 
 
 class Ray(Strict):
