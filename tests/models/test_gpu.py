@@ -1,0 +1,33 @@
+"""On a CUDA machine: the torch families give the CPU's answers on the GPU, batched. Skipped without CUDA
+(no GPU on the development machines; run `pytest -m gpu` where one is lent)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.yolo import YoloModel
+from serve.model import ModelSpec
+
+pytestmark = [pytest.mark.gpu, pytest.mark.slow,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def yolo(shared, device: str) -> YoloModel:
+    folder = shared / "weights/yolo"
+    spec = ModelSpec("yolo", weights={"cfg": folder / "yolo-fastest-1.1-xl.cfg",
+                                      "weights": folder / "yolo-fastest-1.1-xl.weights",
+                                      "names": folder / "coco.names"}, device=device)
+    model = YoloModel(spec)
+    model.load_and_mark_ready()
+    return model
+
+
+def test_yolo_on_cuda_matches_cpu_batched(shared, photo):
+    images = [photo(name) for name in ("astronaut", "chelsea", "coffee", "dog.jpg")] * 2
+    cpu, gpu = yolo(shared, "cpu").infer(images), yolo(shared, "cuda").infer(images)
+    for on_cpu, on_gpu in zip(cpu, gpu):
+        assert [d.label for d in on_cpu.detections] == [d.label for d in on_gpu.detections]
+        for a, b in zip(on_cpu.detections, on_gpu.detections):
+            assert abs(a.score - b.score) < 0.01
+            assert abs(a.box.x1 - b.box.x1) < 1.0 and abs(a.box.y2 - b.box.y2) < 1.0
