@@ -68,7 +68,7 @@ class ModelServer:
                               user_config.get("batch_wait_timeout_s", batching.batch_wait_timeout_s))
 
     def __serve_build_asgi_app__(self):
-        http = model_http_app(self.entry, self.runner, self.runner.info())
+        http = model_http_app(self.entry, self.runner)
         if self.entry.query.socket is None:
             return PathDispatch(http)
         sockets = socketio.ASGIApp(socket_server(self.entry, self.runner), socketio_path=None)

@@ -17,7 +17,7 @@ from ray import serve
 
 from serve.catalog import Entry
 from serve.codecs import decode_image, encode_image
-from serve.errors import InvalidPayload, ModelUnavailable, Overloaded
+from serve.errors import InvalidPayload, ModelUnavailable, Overloaded, ServeError
 from serve.metrics import ModelMetrics
 from serve.model import Model, ModelSpec
 from serve.describe import describe
@@ -77,7 +77,20 @@ class ModelRunner:
         self._infer_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
     async def query(self, request: QueryRequest, transport: str) -> QueryResponse:
-        """Decode one payload and run it in the next batch. Raises ServeError subclasses on bad input."""
+        """Decode one payload and run it in the next batch, counting the request by transport and status.
+        Raises ServeError subclasses on bad input."""
+        start, status = time.perf_counter(), 500
+        try:
+            response = await self._query(request, start)
+            status = 200
+            return response
+        except ServeError as exc:
+            status = exc.status
+            raise
+        finally:
+            self.metrics.request(transport, status, time.perf_counter() - start)
+
+    async def _query(self, request: QueryRequest, start: float) -> QueryResponse:
         if self.model is None:
             raise ModelUnavailable(f"model {self.entry.name} is not ready: {self.status.detail or self.status.state}")
         if request.render and not self.model.can_render:
@@ -86,7 +99,6 @@ class ModelRunner:
             raise Overloaded(f"model {self.entry.name} has {self.in_flight} requests in flight; retry shortly")
         self.in_flight += 1
         try:
-            start = time.perf_counter()
             # Decoding (PIL releases the GIL) runs beside the model's thread, not on the event loop.
             image = await asyncio.to_thread(decode_image, request.data, self.limits.max_bytes, self.limits.max_pixels)
             result, batch_size, queue_s, inference_s = await self._infer_batch((image, time.perf_counter()))

@@ -7,11 +7,11 @@ gives any FastAPI app the single JSON error shape, so no traceback ever reaches 
 from __future__ import annotations
 
 import logging
-import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve.catalog import Entry
@@ -52,26 +52,18 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, handle)
 
 
-def model_http_app(entry: Entry, runner, info: ModelInfo) -> FastAPI:
+def model_http_app(entry: Entry, runner) -> FastAPI:
     """FastAPI app of one model: POST <route> runs the model, GET / describes it."""
     output_type = runner.output_type or dict  # a model that failed to load still documents its route
-    app = FastAPI(title=f"runway-models: {entry.name}", version="0.1.0",
-                  description=info.description.get("description") if isinstance(info.description, dict) else None)
+    description = entry.description.description if isinstance(entry.description, BaseModel) else entry.description
+    app = FastAPI(title=f"runway-models: {entry.name}", version="0.1.0", description=description)
     install_error_handlers(app)
 
     @app.api_route(entry.query.http.route, methods=[entry.query.http.method],
                    response_model=QueryResponse[output_type], responses=ERROR_RESPONSES,
                    summary=f"Run {entry.name} on one image")
     async def query(request: QueryRequest) -> QueryResponse:
-        start = time.perf_counter()
-        status = 200
-        try:
-            return await runner.query(request, transport="http")
-        except ServeError as exc:
-            status = exc.status
-            raise
-        finally:
-            runner.metrics.request("http", status, time.perf_counter() - start)
+        return await runner.query(request, transport="http")
 
     @app.get("/", response_model=ModelInfo, summary=f"Describe {entry.name}: status, inputs, outputs")
     async def describe_model() -> ModelInfo:

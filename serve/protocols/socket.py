@@ -9,7 +9,6 @@ frame available when the model became free, so no backlog can build up. Answers 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 import socketio
@@ -67,22 +66,21 @@ class NewestFrameNamespace(socketio.AsyncNamespace):
             slot.busy = False
 
     async def _answer(self, sid: str, payload, slot: FrameSlot) -> None:
-        start, status = time.perf_counter(), 200
         try:
             request = QueryRequest.model_validate({"data": payload} if isinstance(payload, str) else payload)
-            response = await self.runner.query(request, transport="socketio")
-            body = response.model_dump(mode="json")
-            body["dropped_frames"] = slot.dropped
-            await self.emit(self.answer_event, body, to=sid)
-        except ValidationError as exc:
-            status = 422
+        except ValidationError as exc:  # never reaches the runner, so it is counted here
+            self.runner.metrics.request("socketio", InvalidPayload.status, 0.0)
             await self.emit(ERROR_EVENT, InvalidPayload(_fields(exc)).body().model_dump(), to=sid)
+            return
+        try:
+            response = await self.runner.query(request, transport="socketio")
         except Exception as exc:
             error: ServeError = as_serve_error(exc)
-            status = error.status
             await self.emit(ERROR_EVENT, error.body().model_dump(), to=sid)
-        finally:
-            self.runner.metrics.request("socketio", status, time.perf_counter() - start)
+            return
+        body = response.model_dump(mode="json")
+        body["dropped_frames"] = slot.dropped
+        await self.emit(self.answer_event, body, to=sid)
 
 
 def _fields(exc: ValidationError) -> str:
