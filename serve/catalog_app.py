@@ -32,18 +32,14 @@ class CatalogServer:
         self.metrics_url = metrics_url
         self.deployed = set(deployed) if deployed is not None else None
 
-    async def _app_state(self, name: str) -> tuple[str | None, int | None]:
-        """Serve's status of the model's application, and how many of its replicas run."""
+    async def serve_apps(self) -> dict:
+        """Serve's view of every application, asked once per request (it is a call to the controller)."""
         try:
-            apps = (await asyncio.to_thread(serve.status)).applications
+            return (await asyncio.to_thread(serve.status)).applications
         except Exception:
-            return None, None
-        if name not in apps:
-            return None, None
-        running = sum(d.replica_states.get("RUNNING", 0) for d in apps[name].deployments.values())
-        return apps[name].status, running
+            return {}
 
-    async def status_of(self, name: str) -> ModelStatus:
+    async def status_of(self, name: str, apps: dict) -> ModelStatus:
         """Ask the model's replica itself; before it answers, report Serve's view of the application."""
         entry = self.catalog.get(name)
         unavailable = availability(entry)
@@ -51,7 +47,9 @@ class CatalogServer:
             return unavailable
         if self.deployed is not None and name not in self.deployed:
             return ModelStatus(state="not_available", detail="not deployed by this server (serve --models)")
-        state, replicas = await self._app_state(name)
+        app = apps.get(name)
+        state = app.status if app else None
+        replicas = sum(d.replica_states.get("RUNNING", 0) for d in app.deployments.values()) if app else None
         if state != "RUNNING":
             failed = state in ("DEPLOY_FAILED", "UNHEALTHY")
             return ModelStatus(state="failed" if failed else "loading",
@@ -63,8 +61,8 @@ class CatalogServer:
         except Exception as exc:
             return ModelStatus(state="loading", detail=f"replica did not answer: {type(exc).__name__}")
 
-    async def info_of(self, name: str) -> ModelInfo:
-        status = await self.status_of(name)
+    async def info_of(self, name: str, apps: dict) -> ModelInfo:
+        status = await self.status_of(name, apps)
         if status.state == "ready":
             try:
                 raw = await asyncio.wait_for(serve.get_app_handle(name).model_info.remote(), STATUS_TIMEOUT_S)
@@ -81,7 +79,8 @@ class CatalogServer:
 
         @app.get("/", response_model=list[ModelInfo], summary="The catalog: every model and its status")
         async def catalog() -> list[ModelInfo]:
-            return list(await asyncio.gather(*(self.info_of(n) for n in names)))
+            apps = await self.serve_apps()
+            return list(await asyncio.gather(*(self.info_of(n, apps) for n in names)))
 
         @app.get("/healthz", summary="The server is up")
         async def healthz() -> dict:
@@ -90,7 +89,8 @@ class CatalogServer:
         @app.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}},
                  summary="200 once every available model has loaded")
         async def readyz():
-            statuses = dict(zip(names, await asyncio.gather(*(self.status_of(n) for n in names))))
+            apps = await self.serve_apps()
+            statuses = dict(zip(names, await asyncio.gather(*(self.status_of(n, apps) for n in names))))
             ready = all(s.state in ("ready", "not_available") for s in statuses.values())
             body = Readiness(ready=ready, models=statuses).model_dump()
             return JSONResponse(body, status_code=200 if ready else 503)
@@ -107,13 +107,13 @@ class CatalogServer:
         async def model(name: str) -> ModelInfo:
             if name not in names:
                 raise UnknownModel(f"no model named {name!r}; known: {', '.join(names)}")
-            return await self.info_of(name)
+            return await self.info_of(name, await self.serve_apps())
 
         @app.api_route("/{name}/{rest:path}", methods=["GET", "POST", "PUT"], include_in_schema=False)
         async def not_served(name: str, rest: str):
             if name not in names:
                 raise UnknownModel(f"no model named {name!r}; known: {', '.join(names)}")
-            status = await self.status_of(name)
+            status = await self.status_of(name, await self.serve_apps())
             raise ModelUnavailable(f"model {name} is {status.state}: {status.detail}")
 
         return app
