@@ -34,6 +34,7 @@ class ModelMetrics:
                                       "socket.io frames replaced by a newer one before inference",
                                       tag_keys=("model",))
         self.load_seconds = Gauge("runway_model_load_seconds", "Time to load the weights", tag_keys=("model",))
+        self._state = (0.0, 0.0)  # (ready, load seconds), re-sent by refresh()
         self.ready = Gauge("runway_model_ready", "1 once the model has loaded, 0 if it failed",
                            tag_keys=("model",))
 
@@ -56,6 +57,6 @@ class ModelMetrics:
 
     def refresh(self) -> None:
         """Re-send the gauges: Ray's metrics agent evicts a gauge not reported for two export intervals."""
-        ready, seconds = getattr(self, "_state", (0.0, 0.0))
+        ready, seconds = self._state
         self.ready.set(ready, tags=self.tags)
         self.load_seconds.set(seconds, tags=self.tags)
