@@ -81,12 +81,6 @@ def server(tmp_path_factory, shared):
         srv.stop()
 
 
-def data_uri(image: np.ndarray, fmt: str = "JPEG") -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, fmt)
-    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 @pytest.fixture(scope="module")
 def dog(shared) -> str:
     return "data:image/jpeg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
@@ -139,13 +133,12 @@ def test_object_detection_openpose_movenet_over_http(server, dog, shared):
     assert sum(k["score"] > 0.3 for k in keypoints.values()) >= 12
 
 
-def test_im2txt_captions_over_http(server, shared):
+def test_im2txt_captions_over_http(server, dog):
     """The captioner's full path through Serve on a real photo; its weights are random, so only the shape of the
     answer is checked: captions of vocabulary words, best first."""
     from tests.models.test_im2txt import WORDS
 
-    dog_photo = data_uri(np.asarray(Image.open(shared / "images/dog.jpg").convert("RGB")))
-    response = httpx.post(f"{server.url}/im2txt-random/query_once", json={"data": dog_photo}, timeout=120)
+    response = httpx.post(f"{server.url}/im2txt-random/query_once", json={"data": dog}, timeout=120)
     assert response.status_code == 200, response.text
     captions = response.json()["result"]["captions"]
     assert captions and all(set(c["tokens"]) <= set(WORDS) | {"</S>", "<UNK>"} for c in captions)
