@@ -1,7 +1,7 @@
 """Weight files: resolve local paths, download URL-only files into a cache, check sha256 when given.
 
-Tests and the local server read files under RUNWAY_SHARED; downloading is for users whose catalog names a `url`
-only (it fails on machines without internet, by design: nothing here downloads unless asked to).
+Tests and the local server read files under RUNWAY_SHARED; a `url` is used only when the local file is absent
+(users without the shared folder), so nothing downloads where the files are present.
 """
 
 from __future__ import annotations
@@ -37,16 +37,16 @@ def download(url: str, target: Path) -> Path:
 
 
 def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path) -> Path:
-    """The file for one role: its path, or its URL downloaded into the cache; checked against sha256."""
-    if weights.path:
-        path = resolve_path(weights.path, base_dir)
-        if not path.is_file():
+    """The file for one role: its local path when the file is there, else its URL downloaded into the cache
+    (the rule `weights_problems` validates by); checked against sha256 when the catalog gives one."""
+    path = resolve_path(weights.path, base_dir) if weights.path else None
+    if path is None or not path.is_file():
+        if not weights.url:
             raise FileNotFoundError(f"weights {role!r} of {model}: file not found: {path}")
-    else:
         path = CACHE / model / f"{role}-{Path(weights.url).name}"
         if not path.is_file():
             download(weights.url, path)
-    if weights.sha256 and sha256_of(path) != weights.sha256:
-        raise ValueError(f"weights {role!r} of {model}: sha256 of {path} is {sha256_of(path)}, "
+    if weights.sha256 and (digest := sha256_of(path)) != weights.sha256:
+        raise ValueError(f"weights {role!r} of {model}: sha256 of {path} is {digest}, "
                          f"the catalog expects {weights.sha256}")
     return path

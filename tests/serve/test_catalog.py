@@ -77,8 +77,9 @@ def test_batch_larger_than_concurrency_is_refused():
 
 
 def test_missing_weights_file_is_named(tmp_path):
+    """A missing local file is an error unless the entry also says where to download it from."""
     bad = yolo_entry()
-    bad["serving"]["weights"]["weights"]["path"] = str(tmp_path / "nowhere.weights")
+    bad["serving"]["weights"]["weights"] = {"path": str(tmp_path / "nowhere.weights"), "format": "darknet-weights"}
     path = tmp_path / "models.json"
     path.write_text(json.dumps([bad]))
     load_catalog(path)  # structure is fine

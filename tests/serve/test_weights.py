@@ -42,5 +42,7 @@ def test_url_only_weights_are_downloaded_once(tmp_path, monkeypatch):
         assert path.read_bytes() == b"\x01\x02" * 1000
         (site / "model.weights").unlink()
         assert local_weights("m", "weights", spec, tmp_path) == path  # cached: no second download
+        with_path = WeightsFile(path=str(tmp_path / "absent.weights"), url=url, format="raw", sha256=spec.sha256)
+        assert local_weights("m", "weights", with_path, tmp_path) == path  # absent local file: the URL's copy
     finally:
         server.shutdown()
