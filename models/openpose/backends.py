@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from models.openpose.graph import per_image_batch_norm
+from models.tf_graph import isolated_session, read_graph_def
 
 HEATMAP_CHANNELS = 19
 PAF_CHANNELS = 38
@@ -53,26 +54,13 @@ def split_maps(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class TFGraphRunner:
-    """A frozen GraphDef in its own graph and session, so several models share one process without clashing
-    over names, and with its own small thread pools so they don't oversubscribe the cores."""
+    """A frozen GraphDef in its own graph and session (see models/tf_graph.py)."""
 
     def __init__(self, path: Path, input_name: str, output_name: str, intra_threads: int, inter_threads: int):
-        import tensorflow as tf
-
-        graph_def = tf.compat.v1.GraphDef()
-        graph_def.ParseFromString(Path(path).read_bytes())
-        graph_def = per_image_batch_norm(graph_def)  # see graph.py: otherwise a batch mixes its images
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf.import_graph_def(graph_def, name="")
+        graph_def = per_image_batch_norm(read_graph_def(path))  # see graph.py: otherwise a batch mixes its images
+        self.graph, self.session = isolated_session(graph_def, intra_threads, inter_threads)
         self.input = self.graph.get_tensor_by_name(input_name)
         self.output = self.graph.get_tensor_by_name(output_name)
-        config = tf.compat.v1.ConfigProto(
-            intra_op_parallelism_threads=intra_threads,
-            inter_op_parallelism_threads=inter_threads,
-            use_per_session_threads=True,
-        )
-        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return to_nhwc(self.session.run(self.output, {self.input: batch}))

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from models.tf_graph import isolated_session, read_graph_def
+
 OUTPUT_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
 
 
@@ -204,24 +206,12 @@ class FrozenGraphBackend(_TensorBackend):
     def __init__(
         self, path: Path, input_size: tuple[int, int] | None = None, intra_threads: int = 2, inter_threads: int = 1
     ):
-        import tensorflow as tf
-
         super().__init__(input_size)
-        graph_def = tf.compat.v1.GraphDef()
-        graph_def.ParseFromString(Path(path).read_bytes())
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf.import_graph_def(graph_def, name="")
+        self.graph, self.session = isolated_session(read_graph_def(path), intra_threads, inter_threads)
         self.input = self.graph.get_tensor_by_name("image_tensor:0")
         self.outputs = {key: self.graph.get_tensor_by_name(key + ":0") for key in OUTPUT_KEYS}
         shape = self.input.shape
         self.batchable = shape.rank == 4 and shape[0] is None
-        config = tf.compat.v1.ConfigProto(
-            intra_op_parallelism_threads=intra_threads,
-            inter_op_parallelism_threads=inter_threads,
-            use_per_session_threads=True,
-        )
-        self.session = tf.compat.v1.Session(graph=self.graph, config=config)
 
     def _call(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         return self.session.run(self.outputs, {self.input: batch})
