@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from serve.errors import field_problems
 from serve.registry import IMPLEMENTATIONS
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
@@ -260,9 +261,8 @@ def parse_catalog(raw: Any, source: str = "<catalog>", base: Path | None = None)
         try:
             entries.append(Entry.model_validate(item))
         except ValidationError as exc:
-            for err in exc.errors():
-                field = ".".join(str(p) for p in err["loc"]) or "(entry)"
-                problems.append(f"{_where(item, index)}.{field}: {err['msg']} (got {err.get('input')!r:.80})")
+            problems += field_problems(exc.errors(), prefix=f"{_where(item, index)}.", empty="(entry)",
+                                       show_input=True)
     problems += _cross_checks(entries)
     if problems:
         raise CatalogError(source, problems)

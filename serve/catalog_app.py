@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from ray import serve
 
+from serve import __version__
 from serve.catalog import load_catalog
 from serve.describe import availability, describe
 from serve.errors import ModelUnavailable, UnknownModel
@@ -72,7 +73,7 @@ class CatalogServer:
         return describe(self.catalog.get(name), status)
 
     def __serve_build_asgi_app__(self):
-        app = FastAPI(title="runway-models", version="0.1.0",
+        app = FastAPI(title="runway-models", version=__version__,
                       description="Creative-ML vision models from models.json, served by Ray Serve")
         install_error_handlers(app)
         names = self.catalog.names

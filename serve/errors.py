@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -55,3 +58,17 @@ class ModelUnavailable(ServeError):
 class Overloaded(ServeError):
     status, code = 503, "overloaded"
     headers = {"Retry-After": "1"}
+
+
+def field_problems(errors: Iterable[dict[str, Any]], prefix: str = "", skip: int = 0, empty: str = "(top level)",
+                   show_input: bool = False) -> list[str]:
+    """pydantic's errors as `prefix.a.b: message` lines: the one formatter for catalog, values, Serve config
+    and request errors. `skip` drops leading location parts (FastAPI's "body"); `show_input` quotes the value."""
+    lines = []
+    for err in errors:
+        where = ".".join(str(part) for part in err["loc"][skip:]) or empty
+        line = f"{prefix}{where}: {err['msg']}"
+        if show_input:
+            line += f" (got {err.get('input')!r:.80})"
+        lines.append(line)
+    return lines

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from serve.catalog import Entry
+from serve.errors import field_problems
 
 MODEL_IMPORT_PATH = "serve.app:build_model_app"
 CATALOG_IMPORT_PATH = "serve.app:build_catalog_app"
@@ -84,7 +85,7 @@ def validate_serve_config(config: dict[str, Any]) -> list[str]:
     try:
         parsed = ServeDeploySchema.model_validate(config)
     except ValidationError as exc:
-        return [f"serve config.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        return field_problems(exc.errors(), prefix="serve config.")
     problems = _unknown_keys(parsed, config, "serve config")
     for app in config.get("applications", []):
         for deployment in app.get("deployments", []) or []:
@@ -96,5 +97,5 @@ def validate_serve_config(config: dict[str, Any]) -> list[str]:
             try:
                 problems += _unknown_keys(AutoscalingConfig.model_validate(scaling), scaling, where)
             except ValidationError as exc:
-                problems += [f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+                problems += field_problems(exc.errors(), prefix=f"{where}.")
     return problems

@@ -19,12 +19,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from serve.deploy.errors import DeployError
+from serve import __version__
+from serve.errors import field_problems
 from serve.deploy.quantity import parse_quantity
 
 #: Chart version and the app version it deploys (pyproject's version); Chart.yaml must say the same.
 CHART_NAME = "runway-models"
-CHART_VERSION = "0.1.0"
-APP_VERSION = "0.1.0"
+CHART_VERSION = __version__
+APP_VERSION = __version__
 #: Fixed Ray ports (Ray's defaults); the settable ones live in `serve`.
 GCS_PORT = 6379
 CLIENT_PORT = 10001
@@ -376,11 +378,7 @@ def settings_from(values: dict[str, Any]) -> Settings:
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"values.{where}: {err['msg']} (got {err.get('input')!r:.80})")
-        raise DeployError(problems, "values") from None
+        raise DeployError(field_problems(exc.errors(), prefix="values.", show_input=True), "values") from None
 
 
 def load_settings(values_files: list[str | Path] | tuple = (), overrides: dict[str, Any] | None = None,

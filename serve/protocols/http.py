@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serve import __version__
 from serve.catalog import Entry
-from serve.errors import BadRequest, ErrorBody, InvalidPayload, NotFound, ServeError
+from serve.errors import BadRequest, ErrorBody, InvalidPayload, NotFound, ServeError, field_problems
 from serve.protocols.types import ModelInfo, QueryRequest, QueryResponse
 
 logger = logging.getLogger("runway_models")
@@ -34,8 +35,7 @@ def as_serve_error(exc: Exception) -> ServeError:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return BadRequest("request body is not valid JSON")
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors)
-        return InvalidPayload(fields)
+        return InvalidPayload("; ".join(field_problems(errors, skip=1, empty="body")))
     if isinstance(exc, StarletteHTTPException):
         error = ServeError(str(exc.detail))
         error.status, error.code = exc.status_code, "not_found" if exc.status_code == 404 else "http_error"
@@ -56,7 +56,7 @@ def model_http_app(entry: Entry, runner) -> FastAPI:
     """FastAPI app of one model: POST <route> runs the model, GET / describes it."""
     output_type = runner.output_type or dict  # a model that failed to load still documents its route
     description = entry.description.description if isinstance(entry.description, BaseModel) else entry.description
-    app = FastAPI(title=f"runway-models: {entry.name}", version="0.1.0", description=description)
+    app = FastAPI(title=f"runway-models: {entry.name}", version=__version__, description=description)
     install_error_handlers(app)
 
     @app.api_route(entry.query.http.route, methods=[entry.query.http.method],

@@ -15,7 +15,7 @@ import socketio
 from pydantic import ValidationError
 
 from serve.catalog import Entry
-from serve.errors import InvalidPayload, ServeError
+from serve.errors import InvalidPayload, ServeError, field_problems
 from serve.protocols.http import as_serve_error
 from serve.protocols.types import QueryRequest
 
@@ -70,7 +70,7 @@ class NewestFrameNamespace(socketio.AsyncNamespace):
             request = QueryRequest.model_validate({"data": payload} if isinstance(payload, str) else payload)
         except ValidationError as exc:  # never reaches the runner, so it is counted here
             self.runner.metrics.request("socketio", InvalidPayload.status, 0.0)
-            await self.emit(ERROR_EVENT, InvalidPayload(_fields(exc)).body().model_dump(), to=sid)
+            await self.emit(ERROR_EVENT, InvalidPayload("; ".join(field_problems(exc.errors(), empty="payload"))).body().model_dump(), to=sid)
             return
         try:
             response = await self.runner.query(request, transport="socketio")
@@ -81,10 +81,6 @@ class NewestFrameNamespace(socketio.AsyncNamespace):
         body = response.model_dump(mode="json")
         body["dropped_frames"] = slot.dropped
         await self.emit(self.answer_event, body, to=sid)
-
-
-def _fields(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors())
 
 
 def socket_server(entry: Entry, runner) -> socketio.AsyncServer:
