@@ -18,7 +18,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from serve.errors import field_problems
 from serve.registry import IMPLEMENTATIONS
@@ -40,36 +41,134 @@ class Specs(Strict):
     gpu: bool = Field(False, description="wants a GPU (served with num_gpus when one exists)")
 
 
+def _leading_slash(value: Any) -> Any:
+    """The original wrote routes and namespaces without the slash (`query_once`, `query`)."""
+    return value if not isinstance(value, str) or value.startswith("/") else "/" + value
+
+
 class HttpQuery(Strict):
-    route: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="route under /<name>, e.g. /query_once")
-    method: Literal["POST", "GET", "PUT"] = Field("POST", description="HTTP method of the route")
-    type: str = Field("json", description="payload type of the original container (json)")
+    route: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="route under /<name>: `query_once` or `/query_once`")
+    method: Literal["POST", "GET", "PUT"] = Field("POST", description="HTTP method of the route, any case")
+    type: Literal["json"] = Field("json", description="payload type of the original container, any case (JSON)")
+
+    _route = field_validator("route", mode="before")(_leading_slash)
+
+    @field_validator("method", "type", mode="before")
+    @classmethod
+    def _case(cls, value: Any, info) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "method" else value.lower()
 
 
 class SocketQuery(Strict):
-    namespace: str = Field(pattern=r"^/[A-Za-z0-9_/-]*$", description="socket.io namespace, e.g. /query")
+    namespace: str = Field(pattern=r"^/[A-Za-z0-9_/-]*$", description="socket.io namespace: `query` or `/query`")
     emit: str = Field(min_length=1, description="event the client emits with a frame")
     event: str = Field(min_length=1, description="event the server answers with")
 
+    _namespace = field_validator("namespace", mode="before")(_leading_slash)
+
 
 class QueryFormat(Strict):
-    data: str = Field(description="how `data` is encoded, e.g. data:image/jpeg;base64")
+    data: str = Field(pattern=r"^data:image/[\w.+-]+;base64,$",
+                      description="the data-URI header a client puts before base64(image): `data:image/jpg;base64,`")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _complete_header(cls, value: Any) -> Any:
+        """Clients send `format.data + base64(bytes)` verbatim, so the header must end with the comma; older
+        catalogs of ours wrote it without."""
+        if isinstance(value, str) and not value.endswith(","):
+            return value + ","
+        return value
 
 
 class Query(Strict):
     http: HttpQuery
     socket: SocketQuery | None = None
-    format: QueryFormat = QueryFormat(data="data:image/jpeg;base64")
+    format: QueryFormat = QueryFormat(data="data:image/jpeg;base64,")
 
 
 class Description(BaseModel):
-    """Free text about the model; the original entries carry varying keys, so extra keys are kept."""
+    """About the model, with the original's keys (`licence` spelled so). Other string keys are kept."""
 
     model_config = ConfigDict(extra="allow")
-    title: str | None = None
-    author: str | None = None
-    description: str | None = None
-    url: str | None = None
+    __pydantic_extra__: dict[str, str]
+    first: str | None = Field(None, description="first paragraph: what the model does")
+    second: str | None = Field(None, description="second paragraph")
+    third: str | None = Field(None, description="third paragraph")
+    authors: str | None = None
+    image: str | None = Field(None, description="picture URL")
+    organization: str | None = None
+    framework: str | None = None
+    github: str | None = None
+    paper: str | None = None
+    licence: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The paragraphs as one text (OpenAPI documents and the playground show it)."""
+        return "\n\n".join(p for p in (self.first, self.second, self.third) if p)
+
+
+EXPOSED_PORT = re.compile(r"^(\d{1,5})(/(tcp|udp|sctp))?$", re.I)
+
+
+class PortBinding(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    HostIP: str | None = None
+    HostPort: str | None = None
+
+    @field_validator("HostPort", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class DockerHostConfig(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    AutoRemove: bool | None = None
+    PortBindings: dict[str, list[PortBinding]] = Field(default_factory=dict)
+
+
+class DockerOptions(BaseModel):
+    """Docker create options, as the original wrote them. The fields this stack reads are typed; Docker's other
+    options are kept as given (they only matter to a Docker engine)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    image: str | None = None
+    Tty: bool | None = None
+    Detach: bool | None = None
+    ExposedPorts: dict[str, dict] = Field(default_factory=dict, description="`<port>/<tcp|udp|sctp>` -> {}")
+    HostConfig: DockerHostConfig | None = None
+
+    @field_validator("ExposedPorts")
+    @classmethod
+    def _port_keys(cls, value: dict[str, dict]) -> dict[str, dict]:
+        for key in value:
+            match = EXPOSED_PORT.match(key)
+            if not match:
+                raise ValueError(f"{key!r} is not <port>/<tcp|udp|sctp>")
+            if not 1 <= int(match.group(1)) <= 65535:
+                raise ValueError(f"port {match.group(1)} in {key!r} is out of range 1-65535")
+        return value
+
+    def container_ports(self) -> list[tuple[int, str]]:
+        """(port, protocol) the container listens on, from ExposedPorts."""
+        ports = []
+        for key in self.ExposedPorts:
+            match = EXPOSED_PORT.match(key)
+            ports.append((int(match.group(1)), (match.group(3) or "tcp").upper()))
+        return ports
+
+
+def _size_text(value: Any) -> Any:
+    """The original wrote `size` as a [value, unit] pair (`['2.19', 'GB']`); one string form is kept."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or not all(isinstance(v, (str, int, float)) for v in value):
+            raise ValueError("expected a [value, unit] pair such as ['2.19', 'GB'], or a string")
+        return f"{value[0]} {value[1]}"
+    return value
 
 
 # --- the serving section (this stack's extension) ---------------------------------------------------------
@@ -162,13 +261,14 @@ class Entry(Strict):
         description="unique; the URL prefix /<name> and the Serve application name"
     )
     specs: Specs = Specs()
-    port: int = Field(ge=1, le=65535, description="port of the original container")
+    port: int = Field(ge=1, le=65535, description="host port of the original container ('33100' or 33100)")
     query: Query
-    size: str | None = Field(None, description="image size, free text")
-    options: dict[str, Any] = Field(default_factory=dict, description="Docker create options")
+    size: Annotated[str | None, BeforeValidator(_size_text)] = Field(
+        None, description="image size: ['2.19', 'GB'] as the original wrote it, or '2.19 GB'")
+    options: DockerOptions = Field(default_factory=DockerOptions, description="Docker create options")
     needsTraining: bool = False
-    description: Description | str | None = None
-    inputs: list[Any] = Field(default_factory=list, description="original input descriptions")
+    description: Description | None = None
+    inputs: list[str] = Field(default_factory=list, description="what the model takes, e.g. ['Image', 'Video']")
     serving: Serving | None = Field(None, description="how runway-models serves it; absent: Docker-only")
 
     @field_validator("name")

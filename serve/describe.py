@@ -25,8 +25,7 @@ def describe(entry: Entry, status: ModelStatus, output_type: type[BaseModel] | N
     if entry.query.socket is not None:
         socket = {"path": entry.socket_path, "namespace": entry.query.socket.namespace,
                   "emit": entry.query.socket.emit, "event": entry.query.socket.event, "transport": "websocket"}
-    description = entry.description.model_dump(exclude_none=True) if isinstance(entry.description, BaseModel) \
-        else entry.description
+    description = entry.description.model_dump(exclude_none=True) if entry.description else None
     return ModelInfo(
         name=entry.name,
         status=status,

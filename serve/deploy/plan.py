@@ -27,7 +27,6 @@ CATALOG_APP_CPUS = 0.05
 #: A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
 IMAGE_REF = re.compile(r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
                        r"(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
-EXPOSED_PORT = re.compile(r"^(\d+)(/(tcp|udp|sctp))?$")
 #: JSON and data-URI overhead added to the base64 of the largest accepted image.
 BODY_OVERHEAD = 64 * 1024
 
@@ -76,24 +75,10 @@ def docker_only_reason(entry: Entry) -> str | None:
     return None
 
 
-def exposed_ports(entry: Entry) -> tuple[list[tuple[int, str]], list[str]]:
-    """(port, protocol) of the entry's container: `port` first, then options.ExposedPorts; and the problems."""
-    ports: list[tuple[int, str]] = [(entry.port, "TCP")]
-    problems = []
-    exposed = entry.options.get("ExposedPorts", {})
-    if not isinstance(exposed, dict):
-        return ports, [f"{entry.name}.options.ExposedPorts: expected an object like {{\"{entry.port}/tcp\": {{}}}}"]
-    for key in exposed:
-        match = EXPOSED_PORT.match(str(key))
-        if not match:
-            problems.append(f"{entry.name}.options.ExposedPorts: {key!r} is not <port>/<tcp|udp|sctp>")
-            continue
-        number, proto = int(match.group(1)), (match.group(3) or "tcp").upper()
-        if not 1 <= number <= 65535:
-            problems.append(f"{entry.name}.options.ExposedPorts: port {number} in {key!r} is out of range 1-65535")
-        elif (number, proto) not in ports:
-            ports.append((number, proto))
-    return ports, problems
+def exposed_ports(entry: Entry) -> list[tuple[int, str]]:
+    """(port, protocol) the entry's container listens on: options.ExposedPorts as the original wrote them (the
+    catalog validated them), else `port`."""
+    return entry.options.container_ports() or [(entry.port, "TCP")]
 
 
 def ingress_path_problem(path: str) -> str | None:
@@ -131,7 +116,6 @@ def _docker_problems(entry: Entry, gpu_pool: bool) -> list[str]:
         problems.append(f"{entry.name}.tag: a Docker-only entry needs its image tag (e.g. runway/{entry.name}:cpu)")
     elif not IMAGE_REF.match(entry.tag):
         problems.append(f"{entry.name}.tag: {entry.tag!r} is not a Docker image reference")
-    problems += exposed_ports(entry)[1]
     if not entry.specs.cpu and not entry.specs.gpu:
         problems.append(f"{entry.name}.specs: neither cpu nor gpu is true; the image can run nowhere")
     elif not entry.specs.cpu and not gpu_pool:

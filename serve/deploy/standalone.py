@@ -159,7 +159,7 @@ def served_app(plan: Plan, entry: Entry) -> list[dict[str, Any]]:
 def docker_app(plan: Plan, entry: Entry, reason: str) -> list[dict[str, Any]]:
     s = plan.settings
     docker = s.standalone.docker
-    numbers, _ = exposed_ports(entry)
+    numbers = exposed_ports(entry)
     port_names = ["http"] + [f"{proto.lower()}-{port}" for port, proto in numbers[1:]]
     resources = docker.resources.model_dump(mode="json")
     on_gpu = entry.specs.gpu and s.ray.gpuPool.enabled
@@ -190,8 +190,11 @@ def docker_app(plan: Plan, entry: Entry, reason: str) -> list[dict[str, Any]]:
             },
         },
     }
+    # The original published the container's first exposed port on the host as `port` (PortBindings): so does
+    # the Service; further exposed ports keep their numbers.
+    published = [entry.port] + [port for port, _ in numbers[1:]]
     service_ports = [{"name": pname, "port": port, "targetPort": pname, "protocol": proto}
-                     for pname, (port, proto) in zip(port_names, numbers)]
+                     for pname, port, (_, proto) in zip(port_names, published, numbers)]
     policy_ports = [{"protocol": proto, "port": port} for port, proto in numbers]
     return [deployment, _service(plan, entry, service_ports),
             _network_policy(plan, entry, [{"from": _peers(plan), "ports": policy_ports}])]

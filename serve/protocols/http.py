@@ -55,7 +55,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def model_http_app(entry: Entry, runner) -> FastAPI:
     """FastAPI app of one model: POST <route> runs the model, GET / describes it."""
     output_type = runner.output_type or dict  # a model that failed to load still documents its route
-    description = entry.description.description if isinstance(entry.description, BaseModel) else entry.description
+    description = entry.description.text if entry.description else None
     app = FastAPI(title=f"runway-models: {entry.name}", version=__version__, description=description)
     install_error_handlers(app)
 

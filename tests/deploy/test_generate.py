@@ -122,7 +122,7 @@ BAD = [
     (_duplicate_name, [], ["yolo.name"]),
     (_not_dns, [], ["(Yolo_V2).name"]),
     (_port_out_of_range, [], ["(yolo).port"]),
-    (_exposed_port_out_of_range, [], ["densecap.options.ExposedPorts"]),
+    (_exposed_port_out_of_range, [], ["(densecap).options.ExposedPorts"]),
     (_no_tag, [], ["densecap.tag"]),
     (_bad_tag, [], ["im2txt.tag"]),
     (_gpu_does_not_fit, [], ["yolo.serving.resources.num_gpus"]),

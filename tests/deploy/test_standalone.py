@@ -67,7 +67,7 @@ def test_docker_only_entry_runs_its_own_image(kuberay_dir, raw_catalog):
         "no serving section"
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "runway/im2txt:cpu"
-    assert container["ports"] == [{"name": "http", "containerPort": 33100, "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "http", "containerPort": 33000, "protocol": "TCP"}]  # ExposedPorts
     assert container["readinessProbe"]["tcpSocket"] == {"port": "http"}
     assert "nvidia.com/gpu" not in container["resources"]["limits"]  # specs.gpu is false
     assert objects["Service"]["spec"]["ports"] == [{"name": "http", "port": 33100, "targetPort": "http",
@@ -83,7 +83,7 @@ def test_docker_only_gpu_entry_and_extra_exposed_ports(write_catalog, kuberay_di
     assert container["image"] == "runway/densecap:gpu"
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert [(p["name"], p["containerPort"], p["protocol"]) for p in container["ports"]] == \
-        [("http", 33500, "TCP"), ("udp-8888", 8888, "UDP")]
+        [("http", 33000, "TCP"), ("udp-8888", 8888, "UDP")]
     assert validate_objects(docs, KUBE_VERSION, kuberay_dir).problems == []
 
 

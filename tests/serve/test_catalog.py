@@ -28,11 +28,62 @@ def problems_of(raw) -> list[str]:
 
 
 def test_original_im2txt_entry_validates_unchanged():
+    """The fixture is the original entry as the original repository documented it (../shared/RUNWAY-FORMAT.md):
+    string port, routes and namespace without the slash, lower-case method, size as a pair."""
     catalog = parse_catalog([ORIGINAL])
     entry = catalog.entries[0]
     assert entry.serving is None
-    assert entry.query.socket.emit == "update_request"
-    assert entry.model_dump(exclude_none=True, exclude={"serving"})["options"] == ORIGINAL["options"]
+    assert entry.port == 33100
+    assert (entry.query.http.route, entry.query.http.method, entry.query.http.type) == ("/query_once", "POST", "json")
+    assert entry.query.socket.namespace == "/query"
+    assert entry.http_path == "/im2txt/query_once"
+    assert entry.query.format.data == "data:image/jpg;base64,"  # used verbatim by clients: the comma stays
+    assert entry.size == "2.19 GB"
+    assert entry.options.container_ports() == [(33000, "TCP")]
+    assert entry.options.model_dump(exclude_none=True, by_alias=True) == ORIGINAL["options"]
+    assert entry.description.licence == "Apache-2.0" and entry.description.first.startswith("Generates")
+    assert entry.inputs == ["Image", "Video"]
+
+
+@pytest.mark.parametrize("field, written, normal", [
+    (("query", "http", "route"), "/query_once", "/query_once"),
+    (("query", "http", "method"), "Post", "POST"),
+    (("query", "http", "type"), "json", "json"),
+    (("query", "socket", "namespace"), "/query", "/query"),
+    (("query", "format", "data"), "data:image/jpeg;base64", "data:image/jpeg;base64,"),
+    (("size",), "2.19 GB", "2.19 GB"),
+    (("port",), 33100, 33100),
+])
+def test_both_conventions_load_as_one_form(field, written, normal):
+    raw = copy.deepcopy(ORIGINAL)
+    node = raw
+    for key in field[:-1]:
+        node = node[key]
+    node[field[-1]] = written
+    value = parse_catalog([raw]).entries[0]
+    for key in field:
+        value = getattr(value, key)
+    assert value == normal
+
+
+@pytest.mark.parametrize("field, value, message", [
+    (("query", "http", "route"), "query once", "String should match pattern"),
+    (("query", "http", "method"), "fetch", "Input should be 'POST', 'GET' or 'PUT'"),
+    (("query", "format", "data"), "data:text/plain;base64,", "String should match pattern"),
+    (("size",), ["2.19"], "[value, unit] pair"),
+    (("options", "ExposedPorts"), {"http": {}}, "is not <port>/<tcp|udp|sctp>"),
+    (("description", "licence"), 3, "Input should be a valid string"),
+    (("inputs",), [{"name": "image"}], "Input should be a valid string"),
+])
+def test_what_is_really_wrong_is_still_refused(field, value, message):
+    raw = copy.deepcopy(ORIGINAL)
+    node = raw
+    for key in field[:-1]:
+        node = node[key]
+    node[field[-1]] = value
+    problems = problems_of([raw])
+    where = "entry 0 (im2txt)." + ".".join(field)
+    assert any(p.startswith(where) and message in p for p in problems), problems
 
 
 def test_repository_catalog_validates_with_weights(shared):

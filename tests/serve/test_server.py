@@ -161,7 +161,7 @@ def test_catalog_listing_readiness_and_descriptions(server):
     assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
 
     one = httpx.get(server.url + "/yolo", timeout=30).json()
-    assert one["http"] == {"method": "POST", "path": "/yolo/query_once", "format": "data:image/jpeg;base64"}
+    assert one["http"] == {"method": "POST", "path": "/yolo/query_once", "format": "data:image/jpg;base64,"}
     assert one["socket"]["path"] == "/yolo/socket.io"
     assert "detections" in json.dumps(one["output_schema"])
     openapi = httpx.get(server.url + "/yolo/openapi.json", timeout=30).json()
@@ -362,3 +362,57 @@ def test_metrics_after_traffic(server, dog):
     assert not missing, missing
     ready = broken_ready_lines(text)
     assert ready and ready[0].rstrip().endswith(" 0.0")
+
+
+# --- the original clients' way -------------------------------------------------------------------------
+
+
+ORIGINAL_CLIENT_CASES = [("yolo", "dog.jpg"), ("object-detection", "dog.jpg"), ("openpose", "p1.jpg"),
+                         ("movenet", "p1.jpg")]
+
+
+def original_payload(model: dict, shared: Path, photo: str) -> str:
+    """What the original clients sent: the catalog's `format.data`, used verbatim, then base64 of the JPEG."""
+    return model["http"]["format"] + base64.b64encode((shared / "images" / photo).read_bytes()).decode()
+
+
+def assert_right_answer(name: str, result: dict) -> None:
+    if name in ("yolo", "object-detection"):
+        assert {"dog", "bicycle", "car"} <= {d["label"] for d in result["detections"]}, result
+    elif name == "openpose":
+        assert len(result["people"]) == 1 and result["people"][0]["part_count"] >= 15, result
+    else:  # movenet: one person, most keypoints found
+        assert sum(k["score"] > 0.3 for k in result["keypoints"].values()) >= 10, result
+
+
+@pytest.mark.parametrize("name, photo", ORIGINAL_CLIENT_CASES)
+def test_original_client_payload_over_http_and_socketio(server, shared, name, photo):
+    """Each served model of models.json, driven only by what its own catalog description says: format.data,
+    the HTTP method and path, the socket.io path, namespace and events."""
+    model = httpx.get(f"{server.url}/{name}", timeout=30).json()
+    payload = original_payload(model, shared, photo)
+    assert payload.startswith("data:image/jpg;base64,/9j/")  # the original's media type, a complete header
+
+    response = httpx.request(model["http"]["method"], server.url + model["http"]["path"], json={"data": payload},
+                             timeout=60)
+    assert response.status_code == 200, response.text
+    assert_right_answer(name, response.json()["result"])
+
+    socket = model["socket"]
+
+    async def one_frame() -> dict:
+        answers: asyncio.Queue = asyncio.Queue()
+        client = socketio.AsyncClient(reconnection=False)
+        client.on(socket["event"], answers.put_nowait, namespace=socket["namespace"])
+        client.on("error", answers.put_nowait, namespace=socket["namespace"])
+        await client.connect(server.url, namespaces=[socket["namespace"]], transports=["websocket"],
+                             socketio_path=socket["path"])
+        try:
+            await client.emit(socket["emit"], {"data": payload}, namespace=socket["namespace"])
+            return await asyncio.wait_for(answers.get(), 60)
+        finally:
+            await client.disconnect()
+
+    answer = asyncio.run(one_frame())
+    assert "result" in answer, answer
+    assert_right_answer(name, answer["result"])
