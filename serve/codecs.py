@@ -19,6 +19,10 @@ from serve.errors import InvalidImage, InvalidPayload, PayloadTooLarge
 
 DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,", re.I)
 FORMATS = {"JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF"}
+#: Line breaks and spaces inside base64: what `base64` without `-w0` and MIME encoders write.
+WHITESPACE = str.maketrans("", "", " \t\r\n")
+#: A Python object's repr in a library message ("<_io.BytesIO object at 0x7f...>") says nothing to a client.
+OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
 def split_data_uri(data: str) -> tuple[str | None, str]:
@@ -37,6 +41,7 @@ def split_data_uri(data: str) -> tuple[str | None, str]:
 def decode_image(data: str, max_bytes: int, max_pixels: int) -> np.ndarray:
     """A data URI (or bare base64) -> RGB uint8 array (H, W, 3). Raises 4xx-typed errors on bad input."""
     _, payload = split_data_uri(data.strip())
+    payload = payload.translate(WHITESPACE)
     if len(payload) * 3 // 4 > max_bytes:
         raise PayloadTooLarge(f"image is about {len(payload) * 3 // 4} bytes; the limit is {max_bytes}")
     try:
@@ -59,9 +64,12 @@ def decode_image(data: str, max_bytes: int, max_pixels: int) -> np.ndarray:
     except (InvalidImage, PayloadTooLarge):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PayloadTooLarge(str(exc)) from None
+        # Pillow refuses before our own check when the header is beyond its global limit; quote ours.
+        size = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{size.group(1)} pixels" if size else "too many pixels"
+        raise PayloadTooLarge(f"image has {pixels}; the limit is {max_pixels}") from None
     except Exception as exc:  # PIL raises many types for truncated or foreign bytes
-        raise InvalidImage(f"bytes are not a readable image: {exc}") from None
+        raise InvalidImage(f"bytes are not a readable image: {OBJECT_REPR.sub('the payload', str(exc))}") from None
     return np.asarray(rgb)
 
 

@@ -57,3 +57,27 @@ def test_decompression_bomb_is_refused_from_the_header():
     assert len(bomb) < LIMITS["max_bytes"]
     with pytest.raises(PayloadTooLarge, match="pixels"):
         decode_image(bomb, **LIMITS)
+
+
+def test_base64_with_line_breaks_is_accepted():
+    """`base64` without `-w0` wraps at 76 columns; MIME encoders use CRLF."""
+    header, body = jpeg_uri().split(",", 1)
+    wrapped = "\n".join(body[i:i + 76] for i in range(0, len(body), 76))
+    assert decode_image(f"{header},{wrapped}\n", **LIMITS).shape == (48, 64, 3)
+    assert decode_image(f"{header},{wrapped.replace(chr(10), chr(13) + chr(10))}", **LIMITS).shape == (48, 64, 3)
+
+
+def test_a_bomb_beyond_pillows_own_limit_quotes_the_configured_limit():
+    buffer = io.BytesIO()
+    Image.new("1", (30000, 30000)).save(buffer, "PNG")  # 900 M pixels: Pillow's own check fires first
+    bomb = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    with pytest.raises(PayloadTooLarge) as caught:
+        decode_image(bomb, max_bytes=10_000_000, max_pixels=4_000_000)
+    assert caught.value.detail == "image has 900000000 pixels; the limit is 4000000"
+
+
+def test_errors_do_not_leak_object_reprs():
+    garbage = "data:image/jpeg;base64," + base64.b64encode(b"\x00" * 64).decode()
+    with pytest.raises(InvalidImage) as caught:
+        decode_image(garbage, **LIMITS)
+    assert " at 0x" not in caught.value.detail and "the payload" in caught.value.detail
