@@ -34,7 +34,7 @@ class LocalServer:
             cmd += ["--models", ",".join(self.models)]
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -55,9 +55,13 @@ class LocalServer:
             time.sleep(0.5)
         raise TimeoutError(f"models still loading: {body}")
 
-    def stop(self, timeout_s: float = 60) -> int:
+    def stop(self, timeout_s: float = 60, signum: int = signal.SIGTERM, group: bool = False) -> int:
+        """Signal the server (or its whole process group, as `timeout`, systemd and Ctrl-C do) and wait."""
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if group:
+                os.killpg(self.process.pid, signum)
+            else:
+                self.process.send_signal(signum)
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:

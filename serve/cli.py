@@ -38,7 +38,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from serve.local import LocalSettings, run_until_signalled
+    from serve.supervisor import is_child, supervise
 
+    if not is_child():
+        return supervise(args.argv)
     try:
         catalog = load_catalog(args.catalog)
     except CatalogError as exc:
@@ -78,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     return args.func(args)
 
 

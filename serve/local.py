@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +80,11 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
 
 
 def stop(grace_s: float = 10.0) -> None:
-    """Shut Serve and Ray down, then end any Ray process that outlived it: Ray's dashboard and runtime-env
-    agents linger for a minute or more after `ray.shutdown()`, holding the metrics port a restart needs."""
+    """Drain, then shut Serve and Ray down, then end any Ray process that outlived it (Ray's dashboard and
+    runtime-env agents linger for a minute or more after `ray.shutdown()`, holding the metrics port a restart
+    needs). The apps are deleted first, while the proxy still runs: their replicas finish the requests in flight
+    and answer them, where `serve.shutdown()` alone would end the proxy under them (the clients saw the connection
+    drop)."""
     import psutil
     import ray
     from ray import serve
@@ -89,6 +93,7 @@ def stop(grace_s: float = 10.0) -> None:
         return
     ray_processes = psutil.Process().children(recursive=True)
     try:
+        drain(grace_s / 2)
         serve.shutdown()
     finally:
         ray.shutdown()
@@ -100,6 +105,18 @@ def stop(grace_s: float = 10.0) -> None:
         _, alive = psutil.wait_procs(ray_processes, timeout=grace_s)
         for process in alive:
             process.kill()
+
+
+def drain(timeout_s: float) -> None:
+    """Delete every app and wait (up to `timeout_s`) until their replicas have answered what they hold."""
+    from ray import serve
+
+    names = list(serve.status().applications)
+    for name in names:
+        serve.delete(name, _blocking=False)
+    deadline = time.monotonic() + timeout_s
+    while serve.status().applications and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def run_until_signalled(settings: LocalSettings, catalog: Catalog) -> None:

@@ -3,13 +3,18 @@ shuts everything down: no Ray process left, the ports free again."""
 
 from __future__ import annotations
 
+import base64
 import json
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psutil
 import pytest
 
 from loadtest.servers import REPO, LocalServer
+from serve.supervisor import STOP_BUDGET_S
 
 pytestmark = pytest.mark.slow
 
@@ -41,3 +46,38 @@ def test_serve_is_ready_loopback_only_and_stops_cleanly(tmp_path, shared):
     assert not [s for s in listening_sockets({p.pid for p in psutil.process_iter()}) if s[2] in (18300, 18380)]
 
 
+
+
+def answer_or_error(future) -> int | str:
+    try:
+        return future.result().status_code
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, True), (signal.SIGINT, True), (signal.SIGTERM, False)],
+                         ids=["SIGTERM-to-group", "Ctrl-C-to-group", "SIGTERM-to-process"])
+def test_every_stop_signal_ends_everything_within_budget(tmp_path, shared, signum, group):
+    """`timeout`, systemd and Ctrl-C signal the whole process group, Ray's processes included; the server must
+    still stop within the budget, answer the requests in flight, and leave nothing behind."""
+    server = LocalServer(json.loads((REPO / "models.json").read_text()), tmp_path, port=18310,
+                         metrics_port=18390, models=["yolo"]).start()
+    server.wait_loaded()
+    dog = "data:image/jpeg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
+    family = {server.process.pid} | {p.pid for p in psutil.Process(server.process.pid).children(recursive=True)}
+    with ThreadPoolExecutor(4) as pool:
+        in_flight = [pool.submit(httpx.post, server.url + "/yolo/query_once", json={"data": dog},
+                                 timeout=30) for _ in range(4)]
+        time.sleep(0.3)
+        started = time.monotonic()
+        code = server.stop(timeout_s=30, signum=signum, group=group)
+        took = time.monotonic() - started
+        statuses = [answer_or_error(f) for f in in_flight]
+    print(f"stop by {signal.Signals(signum).name} to {'group' if group else 'process'}: {took:.1f} s, "
+          f"exit {code}, in-flight answers {statuses}")
+    assert took <= STOP_BUDGET_S + 1, server.tail()
+    assert code == 0, server.tail()
+    assert set(statuses) <= {200, 503}, server.tail()
+    leftovers = [p for p in psutil.process_iter(["pid"]) if p.info["pid"] in family and p.is_running()
+                 and p.status() != psutil.STATUS_ZOMBIE]
+    assert leftovers == []
