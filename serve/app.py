@@ -17,6 +17,7 @@ from ray import serve
 
 from serve.catalog import Entry, load_catalog
 from serve.local_only import bind_replica_grpc_to_loopback
+from serve.protocols.body import BodyLimits
 from serve.protocols.http import model_http_app
 from serve.protocols.socket import socket_server
 
@@ -68,7 +69,9 @@ class ModelServer:
                               user_config.get("batch_wait_timeout_s", batching.batch_wait_timeout_s))
 
     def __serve_build_asgi_app__(self):
-        http = model_http_app(self.entry, self.runner)
+        limits = self.entry.serving.limits
+        http = BodyLimits(model_http_app(self.entry, self.runner), limits.max_body_bytes, limits.body_timeout_s,
+                          gate=self.runner.admission.check)
         if self.entry.query.socket is None:
             return PathDispatch(http)
         sockets = socketio.ASGIApp(socket_server(self.entry, self.runner), socketio_path=None)

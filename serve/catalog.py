@@ -216,6 +216,13 @@ class Resources(Strict):
 class InputLimits(Strict):
     max_bytes: int = Field(8 * 1024 * 1024, gt=0, description="largest decoded payload, bytes")
     max_pixels: int = Field(24_000_000, gt=0, description="largest width*height (decompression bombs)")
+    body_timeout_s: float = Field(10.0, gt=0, le=300, description="a request body must arrive within this; "
+                                  "slower ones are answered 408 and their slot is freed")
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest request body or socket.io message: the payload in base64 (4/3) plus the JSON around it."""
+        return self.max_bytes * 4 // 3 + 64 * 1024
 
 
 class Serving(Strict):
@@ -226,8 +233,12 @@ class Serving(Strict):
     autoscaling: Autoscaling = Autoscaling()
     resources: Resources = Resources()
     limits: InputLimits = InputLimits()
+    latency_budget_s: float = Field(2.0, gt=0, le=600, description="a replica admits a request only when its "
+                                    "measured drain rate answers it within this; the rest get 503 at once")
     max_ongoing_requests: int = Field(32, ge=1, le=10_000, description="per replica; above it: 503")
-    max_queued_requests: int = Field(64, ge=-1, description="waiting at the caller before 503; -1: no cap")
+    max_queued_requests: int = Field(-1, ge=-1, description="waiting in Serve's proxy for a replica slot before "
+                                     "Serve refuses (503, text/plain); -1: no cap, the replica's admission refuses "
+                                     "at once with JSON instead")
 
     @field_validator("implementation")
     @classmethod

@@ -30,6 +30,28 @@ class BadRequest(ServeError):
     status, code = 400, "bad_request"
 
 
+class InvalidJSON(BadRequest):
+    """Empty, truncated or too deeply nested: one code for every body that is not JSON."""
+
+    code = "invalid_json"
+
+
+class MethodNotAllowed(ServeError):
+    status, code = 405, "method_not_allowed"
+
+    def __init__(self, detail: str, allow: list[str]):
+        super().__init__(detail)
+        self.headers = {"Allow": ", ".join(allow)}
+
+
+class BodyTimeout(ServeError):
+    status, code = 408, "body_timeout"
+
+
+class UnsupportedMediaType(ServeError):
+    status, code = 415, "unsupported_media_type"
+
+
 class InvalidPayload(ServeError):
     status, code = 422, "invalid_payload"
 

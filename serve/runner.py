@@ -17,7 +17,8 @@ from ray import serve
 
 from serve.catalog import Entry
 from serve.codecs import decode_image, encode_image
-from serve.errors import InvalidPayload, ModelUnavailable, Overloaded, ServeError
+from serve.admission import Admission
+from serve.errors import InvalidPayload, ModelUnavailable, ServeError
 from serve.metrics import ModelMetrics
 from serve.model import Model, ModelSpec
 from serve.describe import describe
@@ -44,8 +45,8 @@ class ModelRunner:
         self.base_dir = base_dir
         self.device = device
         self.limits = entry.serving.limits
-        self.max_in_flight = entry.serving.max_ongoing_requests
-        self.in_flight = 0
+        self.admission = Admission(entry.name, entry.serving.latency_budget_s, entry.serving.max_ongoing_requests,
+                                   first_batch=entry.serving.batching.max_batch_size)
         self.metrics = ModelMetrics(entry.name)
         self.model: Model | None = None
         self.status = ModelStatus(state="loading")
@@ -95,17 +96,17 @@ class ModelRunner:
             raise ModelUnavailable(f"model {self.entry.name} is not ready: {self.status.detail or self.status.state}")
         if request.render and not self.model.can_render:
             raise InvalidPayload(f"model {self.entry.name} cannot draw its answer; send render=false")
-        if self.in_flight >= self.max_in_flight:
-            raise Overloaded(f"model {self.entry.name} has {self.in_flight} requests in flight; retry shortly")
-        self.in_flight += 1
+        self.admission.enter()
+        answered = False
         try:
             # Decoding (PIL releases the GIL) runs beside the model's thread, not on the event loop.
             image = await asyncio.to_thread(decode_image, request.data, self.limits.max_bytes, self.limits.max_pixels)
             result, batch_size, queue_s, inference_s = await self._infer_batch((image, time.perf_counter()))
+            answered = True
             drawn = await asyncio.to_thread(self._draw, image, result) if request.render else None
             total_s = time.perf_counter() - start
         finally:
-            self.in_flight -= 1
+            self.admission.leave(time.perf_counter() - start, answered)
         timings = Timings(queue_ms=queue_s * 1e3, inference_ms=inference_s * 1e3, total_ms=total_s * 1e3)
         return QueryResponse(model=self.entry.name, id=request.id, result=result, batch_size=batch_size,
                              timings=timings, image=drawn)

@@ -16,37 +16,59 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve import __version__
 from serve.catalog import Entry
-from serve.errors import BadRequest, ErrorBody, InvalidPayload, NotFound, ServeError, field_problems
+from serve.errors import (ErrorBody, InvalidJSON, InvalidPayload, MethodNotAllowed, NotFound, ServeError,
+                          UnsupportedMediaType, field_problems)
 from serve.protocols.types import ModelInfo, QueryRequest, QueryResponse
 
 logger = logging.getLogger("runway_models")
-ERROR_RESPONSES = {code: {"model": ErrorBody} for code in (400, 404, 413, 422, 503)}
+ERROR_RESPONSES = {status: {"model": ErrorBody, "description": description} for status, description in {
+    400: "invalid_json: the body is empty, truncated or not JSON",
+    405: "method_not_allowed: the route answers the catalog's method only (see the Allow header)",
+    408: "body_timeout: the body did not arrive within limits.body_timeout_s",
+    413: "payload_too_large: the image is over limits.max_bytes or limits.max_pixels",
+    415: "unsupported_media_type: the body must be sent as application/json",
+    422: "invalid_payload / invalid_image: a field is missing or of the wrong type, bad base64, not an image",
+    503: "model_unavailable / overloaded: not ready yet, or too busy; retry after Retry-After seconds",
+}.items()}
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
 
 
 def error_response(exc: ServeError) -> JSONResponse:
     return JSONResponse(exc.body().model_dump(), status_code=exc.status, headers=exc.headers)
 
 
-def as_serve_error(exc: Exception) -> ServeError:
+def is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def as_serve_error(exc: Exception, content_type: str | None = None) -> ServeError:
     """Map framework exceptions onto our hierarchy; anything unexpected becomes a bare 500."""
     if isinstance(exc, ServeError):
         return exc
     if isinstance(exc, RequestValidationError):
         errors = exc.errors()
+        if content_type and not is_json(content_type):
+            return UnsupportedMediaType(f"the body must be JSON sent as application/json, not {content_type:.60}")
         if any(e.get("type") == "json_invalid" for e in errors):
-            return BadRequest("request body is not valid JSON")
+            return InvalidJSON("the body is not valid JSON")
+        if [tuple(e["loc"]) for e in errors] == [("body",)] and errors[0].get("type") == "missing":
+            return InvalidJSON("the body is empty; send a JSON object such as {\"data\": \"data:image/jpeg;base64,...\"}")
         return InvalidPayload("; ".join(field_problems(errors, skip=1, empty="body")))
     if isinstance(exc, StarletteHTTPException):
+        if exc.status_code == 400:  # Starlette's own JSON parse failure (e.g. nesting too deep for the parser)
+            return InvalidJSON("the body is not valid JSON")
         error = ServeError(str(exc.detail))
         error.status, error.code = exc.status_code, "not_found" if exc.status_code == 404 else "http_error"
+        error.headers = dict(exc.headers or {})
         return error
     logger.exception("unhandled error", exc_info=exc)
     return ServeError("internal error; see the server log")
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def handle(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(as_serve_error(exc))
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(as_serve_error(exc, request.headers.get("content-type")))
 
     for exc_type in (ServeError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handle)
@@ -69,8 +91,13 @@ def model_http_app(entry: Entry, runner) -> FastAPI:
     async def describe_model() -> ModelInfo:
         return runner.info()
 
-    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False)
-    async def unknown(path: str):
+    @app.api_route("/{path:path}", methods=ANY_METHOD, include_in_schema=False)
+    async def unknown(request: Request, path: str):
+        if f"/{path}" == entry.query.http.route:
+            raise MethodNotAllowed(f"{request.method} is not allowed on {entry.http_path}; use "
+                                   f"{entry.query.http.method}", allow=[entry.query.http.method])
+        if path == "":
+            raise MethodNotAllowed(f"{request.method} is not allowed on /{entry.name}; use GET", allow=["GET"])
         raise NotFound(f"no route /{entry.name}/{path}; the model answers {entry.http_path}")
 
     return app

@@ -88,6 +88,6 @@ def socket_server(entry: Entry, runner) -> socketio.AsyncServer:
     keeps session state in one replica's memory and the Serve proxy does not route a session's polls back to
     it (see the README)."""
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*",
-                               max_http_buffer_size=entry.serving.limits.max_bytes * 4 // 3 + 1024)
+                               max_http_buffer_size=entry.serving.limits.max_body_bytes)
     sio.register_namespace(NewestFrameNamespace(entry, runner))
     return sio

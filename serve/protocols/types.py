@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 T = TypeVar("T")
+#: A request id is echoed back in every answer: a frame counter or a UUID, never a payload.
+MAX_ID_CHARS = 128
 
 
 class QueryRequest(BaseModel):
@@ -14,9 +16,17 @@ class QueryRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     data: str = Field(min_length=1, description="data:image/jpeg;base64,... (bare base64 is accepted too)")
-    id: int | str | None = Field(None, description="echoed back, so a stream can match answers to frames")
+    id: int | str | None = Field(None, description="echoed back, so a stream can match answers to frames (text up "
+                                                    f"to {MAX_ID_CHARS} characters)")
     render: bool = Field(False, description="also answer with the image, the result drawn on it (models that "
                                             "can draw, e.g. openpose)")
+
+    @field_validator("id")
+    @classmethod
+    def short_id(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, str) and len(value) > MAX_ID_CHARS:
+            raise ValueError(f"an id is at most {MAX_ID_CHARS} characters (got {len(value)})")
+        return value
 
 
 class Timings(BaseModel):

@@ -183,7 +183,12 @@ def bomb_png() -> str:
 
 
 @pytest.mark.parametrize("send, status, code", [
-    (dict(content=b'{"data": "abc"', headers={"content-type": "application/json"}), 400, "bad_request"),
+    (dict(content=b'{"data": "abc"', headers={"content-type": "application/json"}), 400, "invalid_json"),
+    (dict(content=b"", headers={"content-type": "application/json"}), 400, "invalid_json"),
+    (dict(content=b"[" * 100_000 + b"]" * 100_000, headers={"content-type": "application/json"}), 400,
+     "invalid_json"),
+    (dict(content=b'{"data": "abc"}', headers={"content-type": "text/plain"}), 415, "unsupported_media_type"),
+    (dict(json={"data": "abc", "id": "x" * 1_000_000}), 422, "invalid_payload"),
     (dict(json={}), 422, "invalid_payload"),
     (dict(json={"data": 123}), 422, "invalid_payload"),
     (dict(json=["data"]), 422, "invalid_payload"),
@@ -202,6 +207,10 @@ def test_unknown_model_and_route(server, dog):
     assert_error(httpx.post(f"{server.url}/nosuch/query_once", json={"data": dog}), 404, "unknown_model")
     assert_error(httpx.get(f"{server.url}/nosuch"), 404, "unknown_model")
     assert_error(httpx.post(f"{server.url}/yolo/elsewhere", json={"data": dog}), 404, "not_found")
+    for method in ("GET", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        wrong = httpx.request(method, f"{server.url}/yolo/query_once")
+        assert_error(wrong, 405, "method_not_allowed")
+        assert wrong.headers["allow"] == "POST"
 
 
 def test_overload_is_503_with_retry_after(server, dog):
