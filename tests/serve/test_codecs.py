@@ -7,10 +7,12 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from serve.codecs import decode_image, encode_image
-from serve.errors import InvalidImage, InvalidPayload, PayloadTooLarge
+from serve.errors import InvalidImage, InvalidPayload, PayloadTooLarge, ServeError
 
 LIMITS = dict(max_bytes=1_000_000, max_pixels=4_000_000)
 
@@ -81,3 +83,27 @@ def test_errors_do_not_leak_object_reprs():
     with pytest.raises(InvalidImage) as caught:
         decode_image(garbage, **LIMITS)
     assert " at 0x" not in caught.value.detail and "the payload" in caught.value.detail
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=300),
+                 st.binary(max_size=3000).map(lambda b: "data:image/png;base64," + base64.b64encode(b).decode()),
+                 st.binary(min_size=1, max_size=400).map(lambda b: mangle_jpeg(b))))
+def test_any_payload_decodes_or_is_refused_with_a_4xx(data):
+    """Whatever arrives (text, random bytes, a real JPEG with random bytes spliced in), decoding gives an RGB
+    image or one of our 4xx errors; nothing else escapes."""
+    try:
+        image = decode_image(data, **LIMITS)
+    except ServeError as error:
+        assert 400 <= error.status < 500 and "0x" not in error.detail
+    else:
+        assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+
+
+REAL_JPEG = base64.b64decode(jpeg_uri(40, 30).split(",", 1)[1])
+
+
+def mangle_jpeg(noise: bytes) -> str:
+    """The real JPEG with `noise` written over it at a position the noise picks: truncated or corrupt files."""
+    at = noise[0] * len(REAL_JPEG) // 256
+    return "data:image/jpeg;base64," + base64.b64encode(REAL_JPEG[:at] + noise[1:] + REAL_JPEG[at + len(noise):]).decode()
