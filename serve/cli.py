@@ -1,4 +1,8 @@
-"""`runway-models validate | schema | serve | generate`: parse arguments, call the layers below."""
+"""`runway-models validate | schema | serve | generate`: parse arguments, call the layers below.
+
+`generate` belongs to the manifest generator (the top-level `deploy` package, installed with the `deploy` extra);
+the runtime never imports it: its arguments are handed to `deploy.cli` only when the subcommand runs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import sys
 from pathlib import Path
 
 from serve.catalog import CatalogError, Entry, load_catalog
-from serve.deploy.cli import add_parser as add_generate
+
+DEPLOY_EXTRA_HINT = "pip install 'runway-models[deploy]' (in a checkout: pip install -e '.[deploy]')"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -53,6 +58,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace, rest: list[str]) -> int:
+    try:
+        from deploy.cli import main as generate_main
+    except ModuleNotFoundError as exc:
+        print(f"error: runway-models generate needs the manifest generator ({exc.name} is missing): "
+              f"{DEPLOY_EXTRA_HINT}", file=sys.stderr)
+        return 2
+    return generate_main(["generate", *rest])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runway-models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,12 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-cpus", type=int, help="logical CPUs for Ray (default: this machine's)")
     run.set_defaults(func=cmd_serve)
 
-    add_generate(sub)
+    # Its own options (and --help) are parsed by deploy.cli, imported only when it runs.
+    generate = sub.add_parser("generate", add_help=False,
+                              help="write Kubernetes manifests, a Serve config or Helm values from models.json "
+                                   "(needs the deploy extra; generate --help)")
+    generate.set_defaults(func=cmd_generate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.func is cmd_generate:
+        return cmd_generate(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.argv = sys.argv[1:] if argv is None else argv
     return args.func(args)
 

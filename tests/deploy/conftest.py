@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from serve.deploy.settings import deep_merge
+from deploy.settings import deep_merge
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS_JSON = REPO / "models.json"

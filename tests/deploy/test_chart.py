@@ -8,10 +8,10 @@ import json
 import pytest
 import yaml
 
-from serve.deploy.chart_files import schema_json, values_yaml
-from serve.deploy.generate import render
-from serve.deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION
-from serve.deploy.validate import validate_objects
+from deploy.chart_files import schema_json, values_yaml
+from deploy.generate import render
+from deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION
+from deploy.validate import validate_objects
 from tests.deploy.conftest import (
     CHART, EVERYTHING, KUBE_VERSION, MODELS_JSON, RELEASE, by_identity, chart_objects, merged, render_chart,
 )
@@ -46,9 +46,9 @@ def test_chart_metadata_matches_the_package():
 
 def test_values_and_schema_are_generated_from_the_settings_model():
     assert (CHART / "values.yaml").read_text() == values_yaml(), \
-        "values.yaml is stale: run python -m serve.deploy.chart_files"
+        "values.yaml is stale: run python -m deploy.chart_files"
     assert (CHART / "values.schema.json").read_text() == schema_json(), \
-        "values.schema.json is stale: run python -m serve.deploy.chart_files"
+        "values.schema.json is stale: run python -m deploy.chart_files"
 
 
 def _settings_keys(model, indent=0):
@@ -64,7 +64,7 @@ def _settings_keys(model, indent=0):
 def test_every_values_key_has_a_doc_comment_and_the_settings_defaults():
     from helm_python.chart import Chart
 
-    from serve.deploy.settings import Settings
+    from deploy.settings import Settings
 
     lines = (CHART / "values.yaml").read_text().splitlines()
     position = 0

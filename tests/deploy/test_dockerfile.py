@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from serve.deploy.settings import Settings
+from deploy.settings import Settings
 from tests.deploy.conftest import REPO
 
 DOCKERFILE = (REPO / "deploy" / "Dockerfile").read_text()

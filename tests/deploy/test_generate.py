@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from serve.deploy import DeployError
-from serve.deploy.generate import generate
-from serve.deploy.cli import add_parser, main
-from serve.deploy.output import MARKER
+from deploy import DeployError
+from deploy.generate import generate
+from deploy.cli import add_parser, main
+from deploy.output import MARKER
 from tests.deploy.conftest import MODELS_JSON, tree
 
 

@@ -7,9 +7,9 @@ import copy
 import pytest
 import yaml
 
-from serve.deploy.crd import apply_defaults, to_json_schema, validate_custom_resource, version_schema, load_crd
-from serve.deploy.generate import render
-from serve.deploy.validate import validate_objects
+from deploy.crd import apply_defaults, to_json_schema, validate_custom_resource, version_schema, load_crd
+from deploy.generate import render
+from deploy.validate import validate_objects
 from tests.deploy.conftest import EVERYTHING, KUBE_VERSION, MODELS_JSON
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from serve.deploy.generate import render
-from serve.deploy.serve_config import (
+from deploy.generate import render
+from deploy.serve_config import (
     CATALOG_IMPORT_PATH, MODEL_DEPLOYMENT, MODEL_IMPORT_PATH, validate_serve_config,
 )
 from tests.deploy.conftest import MODELS_JSON
@@ -58,7 +58,7 @@ def test_deployment_options_are_the_runtimes_own(config):
 
 def test_catalog_app_sizing_matches_the_runtime():
     from serve.catalog_app import CatalogServer
-    from serve.deploy.plan import CATALOG_APP_CPUS
+    from deploy.plan import CATALOG_APP_CPUS
 
     assert CatalogServer.name == "CatalogServer"
     assert CatalogServer.ray_actor_options["num_cpus"] == CATALOG_APP_CPUS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from serve.deploy.quantity import ceil_units, parse_quantity
-from serve.deploy.sizing import Capacity, Demand, pods_needed
+from deploy.quantity import ceil_units, parse_quantity
+from deploy.sizing import Capacity, Demand, pods_needed
 
 
 def test_packs_fractions_of_gpus():

@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from serve.deploy.generate import render
-from serve.deploy.serve_config import validate_serve_config
-from serve.deploy.validate import validate_objects
+from deploy.generate import render
+from deploy.serve_config import validate_serve_config
+from deploy.validate import validate_objects
 from tests.deploy.conftest import KUBE_VERSION, MODELS_JSON
 
 

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from serve.deploy.generate import render
-from serve.deploy.validate import check_kube_version, validate_objects
+from deploy.generate import render
+from deploy.validate import check_kube_version, validate_objects
 from tests.deploy.conftest import EVERYTHING, KUBE_VERSION, MODELS_JSON
 
 

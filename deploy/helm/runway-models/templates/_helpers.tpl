@@ -1,5 +1,5 @@
 {{/*
-Helpers. serve/deploy/{names,pods}.py build the same pieces for `runway-models generate`; the test
+Helpers. deploy/{names,pods}.py build the same pieces for `runway-models generate`; the test
 tests/deploy/test_chart.py renders both and compares them object for object.
 */}}
 

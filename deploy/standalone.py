@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 from serve.catalog import Entry
-from serve.deploy import names, pods
-from serve.deploy.plan import Plan, docker_only_reason, exposed_ports
-from serve.deploy.serve_config import catalog_application, model_application, serve_config, uses_gpu
+from deploy import names, pods
+from deploy.plan import Plan, docker_only_reason, exposed_ports
+from deploy.serve_config import catalog_application, model_application, serve_config, uses_gpu
 
 CONFIG_DIR = "/etc/runway-models"
 SERVE_SCRIPT = "\n".join([

@@ -1,7 +1,7 @@
 """Deployment settings: the Helm chart's values, as one typed model.
 
 The chart's `values.yaml` and `values.schema.json` are generated from this model (`python -m
-serve.deploy.chart_files`), so the generator and the chart start from the same defaults; a test keeps the
+deploy.chart_files`), so the generator and the chart start from the same defaults; a test keeps the
 committed files in sync. Field names are camelCase because they are Helm values. Every description becomes the
 `# --` comment of its key in values.yaml.
 
@@ -18,10 +18,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from serve.deploy.errors import DeployError
+from deploy.errors import DeployError
 from serve import __version__
 from serve.errors import field_problems
-from serve.deploy.quantity import parse_quantity
+from deploy.quantity import parse_quantity
 
 #: Chart version and the app version it deploys (pyproject's version); Chart.yaml must say the same.
 CHART_NAME = "runway-models"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serve.deploy.settings import Settings
+from deploy.settings import Settings
 
 TMP = "/tmp"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from serve.deploy import names
-from serve.deploy.plan import Plan
-from serve.deploy.settings import DASHBOARD_AGENT_PORT
+from deploy import names
+from deploy.plan import Plan
+from deploy.settings import DASHBOARD_AGENT_PORT
 
 
 def pdb(plan: Plan) -> dict[str, Any]:

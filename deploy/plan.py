@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serve.catalog import Catalog, CatalogError, Entry, load_catalog
-from serve.deploy import names
-from serve.deploy.errors import DeployError
-from serve.deploy.quantity import ceil_units, parse_quantity
-from serve.deploy.serve_config import model_application, uses_gpu
-from serve.deploy.settings import (
+from deploy import names
+from deploy.errors import DeployError
+from deploy.quantity import ceil_units, parse_quantity
+from deploy.serve_config import model_application, uses_gpu
+from deploy.settings import (
     CLIENT_PORT, DASHBOARD_AGENT_PORT, GCS_PORT, ModelValues, Resources, Settings, Skipped, settings_from,
 )
-from serve.deploy.sizing import Capacity, Demand, pods_needed
+from deploy.sizing import Capacity, Demand, pods_needed
 from serve.registry import IMPLEMENTATIONS
 
 #: What the catalog app's replica reserves (serve/catalog_app.py: CatalogServer, ray_actor_options; a test checks).

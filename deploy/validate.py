@@ -22,11 +22,11 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from serve.deploy import names
-from serve.deploy.crd import validate_custom_resource
-from serve.deploy.defaults import DEFAULT_KUBE_VERSION, KUBERAY_VERSION
-from serve.deploy.extra_schemas import SCHEMAS
-from serve.deploy.serve_config import validate_serve_config
+from deploy import names
+from deploy.crd import validate_custom_resource
+from deploy.defaults import DEFAULT_KUBE_VERSION, KUBERAY_VERSION
+from deploy.extra_schemas import SCHEMAS
+from deploy.serve_config import validate_serve_config
 
 MIN_KUBE_VERSION = (1, 30)
 CRD_FILES = {("ray.io/v1", "RayService"): "ray.io_rayservices.yaml",
@@ -48,7 +48,7 @@ def find_kuberay_schemas(explicit: str | Path | None = None) -> Path | None:
     sub = Path("schemas") / f"kuberay-v{KUBERAY_VERSION}"
     if os.environ.get("RUNWAY_SHARED"):
         candidates.append(Path(os.environ["RUNWAY_SHARED"]) / sub)
-    candidates.append(Path(__file__).resolve().parents[3] / "shared" / sub)
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / sub)
     for candidate in candidates:
         if candidate and (Path(candidate) / CRD_FILES[("ray.io/v1", "RayService")]).is_file():
             return Path(candidate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from serve.deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION, Settings
+from deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION, Settings
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

@@ -1,13 +1,25 @@
-"""`runway-models generate`: the lead's CLI adds it with `serve.deploy.cli.add_parser(subparsers)`; the parsed
-arguments carry `func=run`. Also runnable alone: `python -m serve.deploy generate ...`."""
+"""`runway-models generate`: `serve.cli` hands the subcommand's arguments to `main` when it runs (the runtime
+never imports this package otherwise). Also runnable alone: `python -m deploy generate ...`.
+
+Importing this module needs nothing beyond the standard library; the generator's own dependencies (the `deploy`
+extra) are checked before it is imported, so a missing one is reported with what to install."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 
-from serve.deploy.defaults import DEFAULT_KUBE_VERSION, DEFAULT_RELEASE, TARGETS
+from deploy.defaults import DEFAULT_KUBE_VERSION, DEFAULT_RELEASE, TARGETS
+
+#: Modules of the `deploy` extra (pyproject.toml) the generator imports.
+EXTRA_MODULES = ("kubernetes_validate", "jsonschema", "helm_python")
+INSTALL_HINT = "pip install 'runway-models[deploy]' (in a checkout: pip install -e '.[deploy]')"
+
+
+def missing_modules() -> list[str]:
+    return [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -33,8 +45,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from serve.deploy.errors import DeployError
-    from serve.deploy.generate import generate
+    missing = missing_modules()
+    if missing:
+        print(f"error: runway-models generate needs the deploy extra ({', '.join(missing)} not installed): "
+              f"{INSTALL_HINT}", file=sys.stderr)
+        return 2
+    from deploy.errors import DeployError
+    from deploy.generate import generate
 
     try:
         result = generate(args.catalog, args.out, args.target, args.standalone, release=args.release,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from serve.deploy import names
-from serve.deploy.plan import Plan
+from deploy import names
+from deploy.plan import Plan
 
 
 def service_monitor(plan: Plan) -> dict[str, Any]:

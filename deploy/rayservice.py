@@ -7,10 +7,10 @@ from typing import Any
 
 import yaml
 
-from serve.deploy import names, pods
-from serve.deploy.plan import Plan
-from serve.deploy.serve_config import catalog_application, serve_config
-from serve.deploy.settings import CLIENT_PORT, DASHBOARD_AGENT_PORT, GCS_PORT, Settings
+from deploy import names, pods
+from deploy.plan import Plan
+from deploy.serve_config import catalog_application, serve_config
+from deploy.settings import CLIENT_PORT, DASHBOARD_AGENT_PORT, GCS_PORT, Settings
 
 DOCKER_ONLY_ANNOTATION = "runway-models/docker-only"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from serve.deploy.errors import DeployError
+from deploy.errors import DeployError
 
 MARKER = ".runway-models-generated"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from serve.deploy import names
-from serve.deploy.plan import Plan
-from serve.deploy.rayservice import serve_service_name
+from deploy import names
+from deploy.plan import Plan
+from deploy.rayservice import serve_service_name
 
 #: Catalog-app paths published through the Ingress (its /metrics stays inside the cluster).
 CATALOG_PATHS = ["/", "/healthz", "/readyz"]

@@ -1,5 +1,5 @@
 """The chart's `values.yaml` and `values.schema.json`, generated from `settings.Settings` so the chart and the
-generator cannot drift apart: `python -m serve.deploy.chart_files [CHART_DIR]` rewrites them; a test fails when
+generator cannot drift apart: `python -m deploy.chart_files [CHART_DIR]` rewrites them; a test fails when
 the committed files differ from what this module produces."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from serve.deploy.settings import Settings
+from deploy.settings import Settings
 
-CHART_DIR = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "runway-models"
+CHART_DIR = Path(__file__).resolve().parent / "helm" / "runway-models"
 VALUES_HEADER = """\
 # Default values for runway-models (a KubeRay RayService serving the catalog's vision models).
 #
-# GENERATED from serve/deploy/settings.py by `python -m serve.deploy.chart_files`: edit the settings model, not
+# GENERATED from deploy/settings.py by `python -m deploy.chart_files`: edit the settings model, not
 # this file. Keys marked "generated" are computed from models.json by
 #   runway-models generate models.json --target helm-values --out build/
 # and installed with `helm install runway-models deploy/helm/runway-models -f build/helm-values.yaml`.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from serve.deploy.plan import GENERATED_KEYS, Plan
-from serve.deploy.settings import deep_merge
+from deploy.plan import GENERATED_KEYS, Plan
+from deploy.settings import deep_merge
 
 
 def _pick(values: dict[str, Any], dotted: str) -> dict[str, Any]:

@@ -16,21 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serve.deploy.defaults import DEFAULT_KUBE_VERSION, DEFAULT_RELEASE, TARGETS
-from serve.deploy.errors import DeployError
-from serve.deploy.helm_values import helm_values
-from serve.deploy.monitoring import service_monitor
-from serve.deploy.network import http_route, ingress, metrics_service
-from serve.deploy.output import dump, write_atomically
-from serve.deploy.plan import Plan, load, make_plan
-from serve.deploy.policy import network_policy, pdb
-from serve.deploy.rayservice import plan_serve_config, rayservice
-from serve.deploy.serve_config import validate_serve_config
-from serve.deploy.settings import load_settings
-from serve.deploy.standalone import standalone as standalone_objects
-from serve.deploy.validate import find_kuberay_schemas, validate_objects
+from deploy.defaults import DEFAULT_KUBE_VERSION, DEFAULT_RELEASE, TARGETS
+from deploy.errors import DeployError
+from deploy.helm_values import helm_values
+from deploy.monitoring import service_monitor
+from deploy.network import http_route, ingress, metrics_service
+from deploy.output import dump, write_atomically
+from deploy.plan import Plan, load, make_plan
+from deploy.policy import network_policy, pdb
+from deploy.rayservice import plan_serve_config, rayservice
+from deploy.serve_config import validate_serve_config
+from deploy.settings import load_settings
+from deploy.standalone import standalone as standalone_objects
+from deploy.validate import find_kuberay_schemas, validate_objects
 
-log = logging.getLogger("serve.deploy")
+log = logging.getLogger("deploy")
 
 
 @dataclass

@@ -1,3 +1,0 @@
-from serve.deploy.cli import main
-
-raise SystemExit(main())
