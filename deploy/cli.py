@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for name, reason in result.skipped:
-        print(f"note: {name} is Docker-only ({reason}): not in the RayService; see standalone/{name}.yaml",
+        print(f"note: {name} is not served by Ray Serve ({reason}): not in the RayService; see standalone/{name}.yaml",
               file=sys.stderr)
     by_method: dict[str, list[str]] = {}
     for note in result.notes:

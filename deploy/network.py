@@ -12,8 +12,7 @@ from deploy import names
 from deploy.plan import Plan
 from deploy.rayservice import serve_service_name
 
-#: Catalog-app paths published through the Ingress (its /metrics stays inside the cluster).
-CATALOG_PATHS = ["/", "/healthz", "/readyz"]
+from serve.catalog import PUBLIC_CATALOG_PATHS as CATALOG_PATHS
 
 
 def routes(plan: Plan) -> list[tuple[str, str]]:

@@ -11,16 +11,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serve.catalog import Catalog, CatalogError, Entry, load_catalog
+from serve.catalog import CATALOG_APP_PATHS, Catalog, CatalogError, Entry, load_catalog
 from deploy import names
 from deploy.errors import DeployError
 from deploy.quantity import ceil_units, parse_quantity
-from deploy.serve_config import model_application, uses_gpu
+from deploy.serve_config import model_application
 from deploy.settings import (
     CLIENT_PORT, DASHBOARD_AGENT_PORT, GCS_PORT, ModelValues, Resources, Settings, Skipped, settings_from,
 )
 from deploy.sizing import Capacity, Demand, pods_needed
-from serve.registry import IMPLEMENTATIONS
 
 #: What the catalog app's replica reserves (serve/catalog_app.py: CatalogServer, ray_actor_options; a test checks).
 CATALOG_APP_CPUS = 0.05
@@ -37,7 +36,7 @@ class Served:
 
     @property
     def gpu(self) -> bool:
-        return uses_gpu(self.entry)
+        return self.entry.gpus_per_replica > 0
 
 
 @dataclass
@@ -66,15 +65,6 @@ class Plan:
             raise DeployError([f"--standalone {name!r}: no such entry; known: {', '.join(self.catalog.names)}"])
 
 
-def docker_only_reason(entry: Entry) -> str | None:
-    """Why Ray Serve does not run an entry (None: it does)."""
-    if entry.serving is None:
-        return "no serving section"
-    if IMPLEMENTATIONS.get(entry.serving.implementation) is None:
-        return f"implementation {entry.serving.implementation!r} is not built"
-    return None
-
-
 def exposed_ports(entry: Entry) -> list[tuple[int, str]]:
     """(port, protocol) the entry's container listens on: options.ExposedPorts as the original wrote them (the
     catalog validated them), else `port`."""
@@ -93,7 +83,7 @@ def ingress_path_problem(path: str) -> str | None:
 
 def _route_problems(served: list[Served]) -> list[str]:
     problems = []
-    owners: dict[str, str] = {p: "the catalog app" for p in ("/", "/healthz", "/readyz", "/metrics")}
+    owners: dict[str, str] = {p: "the catalog app" for p in CATALOG_APP_PATHS}
     for model in served:
         entry = model.entry
         socket = entry.socket_path
@@ -157,7 +147,7 @@ def _capacity(resources: Resources, gpus: int) -> Capacity:
 
 def _demand(entry: Entry) -> Demand:
     res = entry.serving.resources  # type: ignore[union-attr]
-    return Demand(owner=entry.name, cpus=res.num_cpus, gpus=res.num_gpus if uses_gpu(entry) else 0.0,
+    return Demand(owner=entry.name, cpus=res.num_cpus, gpus=entry.gpus_per_replica,
                   memory=(res.memory_mb or 0) * 1024 * 1024)
 
 
@@ -236,7 +226,7 @@ def make_plan(catalog: Catalog, source: Path, release: str, settings: Settings) 
     plan = Plan(catalog=catalog, source=Path(source), release=release, settings=settings)
     problems = _settings_problems(release, settings)
     for entry in catalog.entries:
-        reason = docker_only_reason(entry)
+        reason = entry.unservable_reason
         if reason is None:
             plan.served.append(Served(entry))
         else:

@@ -21,11 +21,6 @@ MODEL_DEPLOYMENT = "ModelServer"
 CATALOG_APP = "catalog"
 
 
-def uses_gpu(entry: Entry) -> bool:
-    """A GPU is requested only when the entry wants one and asks for a share of it."""
-    return bool(entry.serving and entry.specs.gpu and entry.serving.resources.num_gpus > 0)
-
-
 def deployment_options(entry: Entry, use_gpu: bool = True) -> dict[str, Any]:
     """The `ModelServer` deployment of one entry. The options are the runtime's own
     (`serve.app.model_deployment_options`: replicas or autoscaling, backpressure, resources, user_config), so a

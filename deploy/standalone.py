@@ -17,8 +17,8 @@ import yaml
 
 from serve.catalog import Entry
 from deploy import names, pods
-from deploy.plan import Plan, docker_only_reason, exposed_ports
-from deploy.serve_config import catalog_application, model_application, serve_config, uses_gpu
+from deploy.plan import Plan, exposed_ports
+from deploy.serve_config import catalog_application, model_application, serve_config
 
 CONFIG_DIR = "/etc/runway-models"
 SERVE_SCRIPT = "\n".join([
@@ -96,7 +96,7 @@ def served_app(plan: Plan, entry: Entry) -> list[dict[str, Any]]:
                  "models.json": json.dumps([entry.model_dump(mode="json", exclude_unset=True)], indent=2) + "\n"},
     }
     resources = s.standalone.resources.model_dump(mode="json")
-    scheduling = (_gpu_scheduling(plan, math.ceil(serving.resources.num_gpus), resources) if uses_gpu(entry)
+    scheduling = (_gpu_scheduling(plan, math.ceil(serving.resources.num_gpus), resources) if entry.gpus_per_replica
                   else {})
     probe = {"httpGet": {"path": "/healthz", "port": "http"}}
     container = {
@@ -202,5 +202,5 @@ def docker_app(plan: Plan, entry: Entry, reason: str) -> list[dict[str, Any]]:
 
 def standalone(plan: Plan, name: str) -> list[dict[str, Any]]:
     entry = plan.entry(name)
-    reason = docker_only_reason(entry)
+    reason = entry.unservable_reason
     return served_app(plan, entry) if reason is None else docker_app(plan, entry, reason)

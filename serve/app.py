@@ -101,8 +101,8 @@ def model_deployment_options(entry: Entry, use_gpu: bool) -> dict[str, Any]:
     serving = entry.serving
     scaling = serving.autoscaling
     actor: dict[str, Any] = {"num_cpus": serving.resources.num_cpus}
-    if use_gpu and entry.specs.gpu and serving.resources.num_gpus:
-        actor["num_gpus"] = serving.resources.num_gpus
+    if use_gpu and entry.gpus_per_replica:
+        actor["num_gpus"] = entry.gpus_per_replica
     if serving.resources.memory_mb:
         actor["memory"] = serving.resources.memory_mb * 1024 * 1024
     options: dict[str, Any] = {

@@ -25,8 +25,14 @@ from serve.errors import field_problems
 from serve.registry import IMPLEMENTATIONS
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+#: The catalog app's own routes (serve/catalog_app.py). Ingresses publish PUBLIC_CATALOG_PATHS; /metrics stays
+#: inside the cluster.
+ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH = "/", "/healthz", "/readyz", "/metrics"
+CATALOG_APP_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH)
+PUBLIC_CATALOG_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH)
 #: First path segments the catalog app owns: a model may not be named like them.
-RESERVED_NAMES = {"healthz", "readyz", "metrics", "docs", "redoc", "openapi.json", "models", "static"}
+RESERVED_NAMES = {p.strip("/") for p in CATALOG_APP_PATHS if p != ROOT_PATH} | {
+    "docs", "redoc", "openapi.json", "models", "static"}
 
 
 class Strict(BaseModel):
@@ -288,6 +294,24 @@ class Entry(Strict):
         if value in RESERVED_NAMES:
             raise ValueError(f"{value!r} is reserved by the catalog app; pick another name")
         return value
+
+    @property
+    def unservable_reason(self) -> str | None:
+        """Why Ray Serve cannot run this entry, or None when it can: the one rule the runtime's status (GET /)
+        and the generator's plan (RayService or Docker-only) share."""
+        if self.serving is None:
+            return "Docker-only entry: no serving section"
+        if IMPLEMENTATIONS.get(self.serving.implementation) is None:
+            return f"implementation {self.serving.implementation!r} is not built yet"
+        return None
+
+    @property
+    def gpus_per_replica(self) -> float:
+        """GPUs one replica asks for where the cluster has them: `serving.resources.num_gpus` when the entry
+        wants a GPU (`specs.gpu`), else 0. The runtime's actor options and the generator's pools read this."""
+        if self.serving is None or not self.specs.gpu:
+            return 0.0
+        return self.serving.resources.num_gpus
 
     @property
     def http_path(self) -> str:

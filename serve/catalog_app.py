@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from ray import serve
 
 from serve import __version__
-from serve.catalog import load_catalog
+from serve.catalog import HEALTH_PATH, METRICS_PATH, READY_PATH, ROOT_PATH, load_catalog
 from serve.describe import availability, describe
 from serve.errors import ModelUnavailable, UnknownModel
 from serve.local_only import bind_replica_grpc_to_loopback
@@ -78,16 +78,16 @@ class CatalogServer:
         install_error_handlers(app)
         names = self.catalog.names
 
-        @app.get("/", response_model=list[ModelInfo], summary="The catalog: every model and its status")
+        @app.get(ROOT_PATH, response_model=list[ModelInfo], summary="The catalog: every model and its status")
         async def catalog() -> list[ModelInfo]:
             apps = await self.serve_apps()
             return list(await asyncio.gather(*(self.info_of(n, apps) for n in names)))
 
-        @app.get("/healthz", summary="The server is up")
+        @app.get(HEALTH_PATH, summary="The server is up")
         async def healthz() -> dict:
             return {"status": "ok"}
 
-        @app.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}},
+        @app.get(READY_PATH, response_model=Readiness, responses={503: {"model": Readiness}},
                  summary="200 once every available model has loaded")
         async def readyz():
             apps = await self.serve_apps()
@@ -96,7 +96,7 @@ class CatalogServer:
             body = Readiness(ready=ready, models=statuses).model_dump()
             return JSONResponse(body, status_code=200 if ready else 503)
 
-        @app.get("/metrics", response_class=PlainTextResponse,
+        @app.get(METRICS_PATH, response_class=PlainTextResponse,
                  summary="Prometheus metrics: Ray's page (ray_serve_* and runway_*) relayed")
         async def metrics() -> PlainTextResponse:
             if not self.metrics_url:

@@ -6,17 +6,12 @@ from pydantic import BaseModel
 
 from serve.catalog import Entry
 from serve.protocols.types import ModelInfo, ModelStatus, QueryRequest, QueryResponse, WeightsInfo
-from serve.registry import IMPLEMENTATIONS
 
 
 def availability(entry: Entry) -> ModelStatus | None:
-    """Why an entry cannot be served at all, or None when Ray Serve runs it."""
-    if entry.serving is None:
-        return ModelStatus(state="not_available", detail="Docker-only entry: no serving section")
-    if IMPLEMENTATIONS[entry.serving.implementation] is None:
-        return ModelStatus(state="not_available",
-                           detail=f"implementation {entry.serving.implementation!r} is not built yet")
-    return None
+    """Why an entry cannot be served at all (`Entry.unservable_reason`), or None when Ray Serve runs it."""
+    reason = entry.unservable_reason
+    return None if reason is None else ModelStatus(state="not_available", detail=reason)
 
 
 def describe(entry: Entry, status: ModelStatus, output_type: type[BaseModel] | None = None) -> ModelInfo:

@@ -29,7 +29,8 @@ def test_all_targets(tmp_path):
         "kuberay/networkpolicy.yaml",
         *(f"standalone/{n}.yaml" for n in ("im2txt", "openpose", "yolo", "object-detection", "movenet", "densecap")),
     }
-    assert result.skipped == [("im2txt", "no serving section"), ("densecap", "no serving section")]
+    docker_only = "Docker-only entry: no serving section"
+    assert result.skipped == [("im2txt", docker_only), ("densecap", docker_only)]
     assert any("KubeRay 1.7.0 CRD" in note for note in result.notes)
     header = (out / "kuberay/rayservice.yaml").read_text().splitlines()[:5]
     assert any("Docker-only entries" in line and "im2txt" in line and "densecap" in line for line in header)
@@ -211,7 +212,7 @@ def test_cli_adds_one_subcommand(tmp_path, capsys):
     assert args.func(args) == 0
     captured = capsys.readouterr()
     assert "kuberay/rayservice.yaml" in captured.out
-    assert "im2txt is Docker-only" in captured.err
+    assert "im2txt is not served by Ray Serve" in captured.err
 
 
 def test_cli_error_exit_code(tmp_path, write_catalog, capsys):

@@ -64,7 +64,7 @@ def test_docker_only_entry_runs_its_own_image(kuberay_dir, raw_catalog):
     assert validate_objects(list(objects.values()), KUBE_VERSION, kuberay_dir).problems == []
     deployment = objects["Deployment"]
     assert deployment["metadata"]["annotations"]["runway-models/docker-only"] == \
-        "no serving section"
+        "Docker-only entry: no serving section"
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "runway/im2txt:cpu"
     assert container["ports"] == [{"name": "http", "containerPort": 33000, "protocol": "TCP"}]  # ExposedPorts
