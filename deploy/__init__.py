@@ -1,13 +1,14 @@
-"""Deployment manifests from the catalog: Ray Serve config, KubeRay RayService and its network/monitoring/policy
-objects, Helm values for deploy/helm/runway-models, and stand-alone apps.
+"""The manifest generator: from models.json to the chart's values, the KubeRay objects the chart renders, the Ray
+Serve config, and stand-alone apps. Not part of the runtime (serve/ never imports it); its dependencies are the
+`deploy` extra.
+
+One source for the object layout: `plan.py` computes what depends on the catalog (model applications, pool
+sizes, body size, deployability errors) as Helm values; the chart in `helm/runway-models` alone lays out the
+objects, rendered with Helm's own engine (`chart.py`); every object is then validated against real schemas
+(`validate.py`). Stand-alone apps (`standalone.py`), which the chart does not deploy, are built here.
 
 Entry point: `deploy.generate.generate(catalog_path, out_dir, target, standalone=None, ...)`; the CLI's
 `runway-models generate` is `deploy.cli`. Importing the package loads neither the validators nor Ray.
-
-Objects are plain dicts, not kubernetes-client models: the RayService, HTTPRoute and ServiceMonitor have no client
-models anyway; the client models neither reject unknown fields nor check enums or patterns, so they would add no
-safety over validating every object against the real schemas (validate.py); and dicts compare directly with what
-Helm renders, which is how the chart is held to the generator.
 """
 
 from deploy.errors import DeployError

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from deploy.settings import Settings
 
-CHART_DIR = Path(__file__).resolve().parent / "helm" / "runway-models"
+from deploy.chart import CHART_DIR
 VALUES_HEADER = """\
 # Default values for runway-models (a KubeRay RayService serving the catalog's vision models).
 #
@@ -55,14 +55,16 @@ def values_yaml() -> str:
     return VALUES_HEADER + "\n" + _model_block(Settings(), 0).rstrip("\n") + "\n"
 
 
-def _convert(node: Any, defs: dict[str, Any], from_model: bool = False) -> Any:
+def _convert(node: Any, defs: dict[str, Any], from_model: bool = False, merged_defaults: bool = True) -> Any:
+    """Pydantic's JSON Schema as the chart's: no titles or defaults, `$ref`s inlined, unknown keys rejected.
+    `merged_defaults`: Helm merges the chart's defaults into this map (not so for the items of a list)."""
     if isinstance(node, list):
-        return [_convert(item, defs) for item in node]
+        return [_convert(item, defs, merged_defaults=merged_defaults) for item in node]
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
         target = defs[node["$ref"].split("/")[-1]]
-        merged = {**_convert(target, defs, from_model=True)}
+        merged = {**_convert(target, defs, from_model=True, merged_defaults=merged_defaults)}
         if "description" in node:
             merged["description"] = node["description"]
         return merged
@@ -71,12 +73,15 @@ def _convert(node: Any, defs: dict[str, Any], from_model: bool = False) -> Any:
         if key in ("title", "default"):
             continue
         if key == "properties":
-            out[key] = {name: _convert(sub, defs) for name, sub in value.items()}
+            out[key] = {name: _convert(sub, defs, merged_defaults=merged_defaults) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _convert(value, defs, merged_defaults=False)
         else:
-            out[key] = _convert(value, defs)
+            out[key] = _convert(value, defs, merged_defaults=merged_defaults)
     if from_model and "properties" in out:
-        # Every key is present once Helm merges the defaults: a key set to null must fail.
-        out["required"] = list(out["properties"])
+        if merged_defaults:
+            # Every key is present once Helm merges the defaults: a key set to null must fail.
+            out["required"] = list(out["properties"])
         out["additionalProperties"] = False
     return out
 

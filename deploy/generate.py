@@ -4,7 +4,9 @@ Targets: `serve-config` (Ray Serve config, `serve deploy` format), `kuberay` (Ra
 HTTPRoute, ServiceMonitor, PDB, NetworkPolicy as enabled in the values), `helm-values` (values for the chart),
 `standalone` (one app per entry, or the one given), `all`.
 
-Everything is rendered and validated in memory; only then is --out replaced as a whole (output.py).
+One source for the object layout: the plan computes the chart's values from the catalog, and the chart rendered
+by Helm's engine (chart.py) gives the kuberay objects and the Serve config inside the RayService. Everything is
+rendered and validated in memory; only then is --out replaced as a whole (output.py).
 """
 
 from __future__ import annotations
@@ -16,15 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from deploy.chart import rendered_objects
 from deploy.defaults import DEFAULT_KUBE_VERSION, DEFAULT_RELEASE, TARGETS
 from deploy.errors import DeployError
 from deploy.helm_values import helm_values
-from deploy.monitoring import service_monitor
-from deploy.network import http_route, ingress, metrics_service
 from deploy.output import dump, write_atomically
 from deploy.plan import Plan, load, make_plan
-from deploy.policy import network_policy, pdb
-from deploy.rayservice import plan_serve_config, rayservice
 from deploy.serve_config import validate_serve_config
 from deploy.settings import load_settings
 from deploy.standalone import standalone as standalone_objects
@@ -55,22 +56,15 @@ class Result:
     notes: list[str]
 
 
-def kuberay_files(plan: Plan) -> dict[str, list[dict[str, Any]]]:
-    """The objects the chart renders, one file per chart template."""
-    s = plan.settings
-    files: dict[str, list[dict[str, Any]]] = {"kuberay/rayservice.yaml": [rayservice(plan)],
-                                              "kuberay/services.yaml": [metrics_service(plan)]}
-    if s.ingress.enabled:
-        files["kuberay/ingress.yaml"] = [ingress(plan)]
-    if s.httpRoute.enabled:
-        files["kuberay/httproute.yaml"] = [http_route(plan)]
-    if s.monitoring.serviceMonitor.enabled:
-        files["kuberay/servicemonitor.yaml"] = [service_monitor(plan)]
-    if s.pdb.enabled:
-        files["kuberay/pdb.yaml"] = [pdb(plan)]
-    if s.networkPolicy.enabled:
-        files["kuberay/networkpolicy.yaml"] = [network_policy(plan)]
-    return files
+def kuberay_files(chart: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The objects the chart rendered, one file per chart template."""
+    return {f"kuberay/{template}": objects for template, objects in chart.items()}
+
+
+def serve_config_of(chart: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The Serve config the chart put in the RayService (the config `serve deploy` takes)."""
+    rayservice = next(o for o in chart["rayservice.yaml"] if o["kind"] == "RayService")
+    return yaml.safe_load(rayservice["spec"]["serveConfigV2"])
 
 
 def _header(plan: Plan, what: str) -> str:
@@ -95,15 +89,17 @@ def render(catalog_path: str | Path, target: str = "all", standalone: str | None
     catalog = load(catalog_path)
     plan = make_plan(catalog, Path(catalog_path), release, settings)
     rendered = Rendered(plan=plan)
+    chart_values = helm_values(plan, user_values)
+    chart = rendered_objects(chart_values, release) if target != "helm-values" else {}
     if target in ("serve-config", "all"):
-        rendered.files["serve-config.yaml"] = [plan_serve_config(plan)]
+        rendered.files["serve-config.yaml"] = [serve_config_of(chart)]
         rendered.headers["serve-config.yaml"] = _header(plan, "Ray Serve config (serve deploy / serve run format).")
     if target in ("kuberay", "all"):
-        for path, objects in kuberay_files(plan).items():
-            rendered.files[path] = copy.deepcopy(objects)  # no shared sub-dicts between objects
+        for path, objects in kuberay_files(chart).items():
+            rendered.files[path] = copy.deepcopy(objects)
             rendered.headers[path] = _header(plan, "KubeRay deployment; needs the KubeRay operator 1.7.")
     if target in ("helm-values", "all"):
-        rendered.files["helm-values.yaml"] = [helm_values(plan, user_values)]
+        rendered.files["helm-values.yaml"] = [chart_values]
         rendered.headers["helm-values.yaml"] = _header(
             plan, "Values for deploy/helm/runway-models: helm install RELEASE deploy/helm/runway-models "
                   "-f helm-values.yaml")
@@ -111,7 +107,7 @@ def render(catalog_path: str | Path, target: str = "all", standalone: str | None
         wanted = [standalone] if standalone else plan.catalog.names
         for name in wanted:
             path = f"standalone/{name}.yaml"
-            rendered.files[path] = copy.deepcopy(standalone_objects(plan, name))
+            rendered.files[path] = copy.deepcopy(standalone_objects(plan, name, serve_config_of(chart)))
             rendered.headers[path] = _header(plan, f"Stand-alone app for {name}.")
     return rendered
 

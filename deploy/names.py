@@ -1,24 +1,25 @@
-"""Object names and labels, the same rules as the chart's `_helpers.tpl`, plus the DNS checks Kubernetes applies."""
+"""Object names and labels of stand-alone apps and the plan's length checks (the release's objects are named by
+the chart's `_helpers.tpl`; a test checks both give the same fullname), plus the DNS checks Kubernetes applies."""
 
 from __future__ import annotations
 
 import re
 
+from deploy import constants as c
+from deploy.constants import MAX_LABEL, MAX_SUBDOMAIN
 from deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION, Settings
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-#: KubeRay rejects longer RayService names (53 for a RayCluster, minus the 6 it appends).
-MAX_RAYSERVICE_NAME = 47
+DNS1123_LABEL = re.compile(c.DNS1123_LABEL)
+DNS1035_LABEL = re.compile(c.DNS1035_LABEL)
+DNS1123_SUBDOMAIN = re.compile(c.DNS1123_SUBDOMAIN)
+LABEL_VALUE = re.compile(c.LABEL_VALUE)
+LABEL_NAME = re.compile(c.LABEL_NAME)
 #: What the generator writes where Helm writes `Helm` (the one label the chart-equality test normalises).
 GENERATOR = "runway-models-generate"
 
 
 def _trunc(name: str) -> str:
-    return name[:63].rstrip("-")
+    return name[:MAX_LABEL].rstrip("-")
 
 
 def chart_name(settings: Settings) -> str:
@@ -55,27 +56,27 @@ def image(settings: Settings) -> str:
 
 
 def is_dns1123_label(name: str) -> bool:
-    return len(name) <= 63 and bool(DNS1123_LABEL.match(name))
+    return len(name) <= MAX_LABEL and bool(DNS1123_LABEL.match(name))
 
 
 def is_dns1035_label(name: str) -> bool:
-    return len(name) <= 63 and bool(DNS1035_LABEL.match(name))
+    return len(name) <= MAX_LABEL and bool(DNS1035_LABEL.match(name))
 
 
 def is_dns1123_subdomain(name: str) -> bool:
-    return len(name) <= 253 and bool(DNS1123_SUBDOMAIN.match(name))
+    return len(name) <= MAX_SUBDOMAIN and bool(DNS1123_SUBDOMAIN.match(name))
 
 
 def label_key_problem(key: str) -> str | None:
     prefix, _, name = key.rpartition("/")
     if prefix and not is_dns1123_subdomain(prefix):
         return f"label key {key!r}: prefix must be a DNS-1123 subdomain"
-    if len(name) > 63 or not LABEL_NAME.match(name):
+    if len(name) > MAX_LABEL or not LABEL_NAME.match(name):
         return f"label key {key!r}: name must be at most 63 alphanumerics, '-', '_' or '.'"
     return None
 
 
 def label_value_problem(value: str) -> str | None:
-    if len(value) > 63 or not LABEL_VALUE.match(value):
+    if len(value) > MAX_LABEL or not LABEL_VALUE.match(value):
         return f"label value {value!r}: at most 63 alphanumerics, '-', '_' or '.', alphanumeric at both ends"
     return None

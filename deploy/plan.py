@@ -16,9 +16,8 @@ from deploy import names
 from deploy.errors import DeployError
 from deploy.quantity import ceil_units, parse_quantity
 from deploy.serve_config import model_application
-from deploy.settings import (
-    CLIENT_PORT, DASHBOARD_AGENT_PORT, GCS_PORT, ModelValues, Resources, Settings, Skipped, settings_from,
-)
+from deploy.constants import FIXED_RAY_PORTS, MAX_LABEL, MAX_RAYSERVICE_NAME, MAX_RELEASE
+from deploy.settings import ModelValues, Resources, Settings, Skipped, settings_from
 from deploy.sizing import Capacity, Demand, pods_needed
 
 #: What the catalog app's replica reserves (serve/catalog_app.py: CatalogServer, ray_actor_options; a test checks).
@@ -116,19 +115,18 @@ def _docker_problems(entry: Entry, gpu_pool: bool) -> list[str]:
 
 def _settings_problems(release: str, settings: Settings) -> list[str]:
     problems = []
-    if not names.is_dns1123_label(release) or len(release) > 53:
-        problems.append(f"release {release!r}: must be a DNS-1123 label of at most 53 characters")
+    if not names.is_dns1123_label(release) or len(release) > MAX_RELEASE:
+        problems.append(f"release {release!r}: must be a DNS-1123 label of at most {MAX_RELEASE} characters")
     full = names.fullname(release, settings)
-    if len(full) > names.MAX_RAYSERVICE_NAME or not names.DNS1035_LABEL.match(full):
+    if len(full) > MAX_RAYSERVICE_NAME or not names.DNS1035_LABEL.match(full):
         problems.append(f"values.fullnameOverride: object name {full!r} (from the release name) must be a DNS-1035 "
-                        f"label of at most {names.MAX_RAYSERVICE_NAME} characters (KubeRay's RayService limit)")
+                        f"label of at most {MAX_RAYSERVICE_NAME} characters (KubeRay's RayService limit)")
     ports = {"serve.port": settings.serve.port, "serve.metricsPort": settings.serve.metricsPort,
              "serve.dashboardPort": settings.serve.dashboardPort}
-    fixed = {GCS_PORT: "Ray's GCS", CLIENT_PORT: "the Ray client", DASHBOARD_AGENT_PORT: "Ray's dashboard agent"}
     seen: dict[int, str] = {}
     for key, port in ports.items():
-        if port in fixed:
-            problems.append(f"values.{key}: {port} is taken by {fixed[port]}")
+        if port in FIXED_RAY_PORTS:
+            problems.append(f"values.{key}: {port} is taken by {FIXED_RAY_PORTS[port]}")
         elif port in seen:
             problems.append(f"values.{key}: {port} is already values.{seen[port]}")
         seen.setdefault(port, key)
@@ -233,9 +231,9 @@ def make_plan(catalog: Catalog, source: Path, release: str, settings: Settings) 
             plan.docker_only.append(DockerOnly(entry, reason))
             problems += _docker_problems(entry, settings.ray.gpuPool.enabled)
         standalone = f"{plan.fullname}-{entry.name}"
-        if len(standalone) > 63:
-            problems.append(f"{entry.name}.name: the stand-alone name {standalone!r} is longer than 63 characters; "
-                            f"shorten the name or the release")
+        if len(standalone) > MAX_LABEL:
+            problems.append(f"{entry.name}.name: the stand-alone name {standalone!r} is longer than {MAX_LABEL} "
+                            f"characters; shorten the name or the release")
     problems += _route_problems(plan.served)
     sizes, pool_problems = _pools(plan)
     problems += pool_problems

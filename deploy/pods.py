@@ -1,7 +1,7 @@
-"""Pieces every pod running the runway-models image shares: environment, volumes, security, probes.
+"""Pieces of a stand-alone app's pod running the runway-models image: environment, volumes, scheduling.
 
-The chart's `_helpers.tpl` has the same pieces (`runway-models.env`, `.volumes`, `.volumeMounts`); a test renders
-both and compares.
+The chart's `_helpers.tpl` has the same pieces for the release's Ray pods (`runway-models.env`, `.volumes`,
+`.volumeMounts`); tests/deploy/test_standalone.py checks that a stand-alone pod carries what the release's do.
 """
 
 from __future__ import annotations
@@ -37,11 +37,6 @@ def volume_mounts(settings: Settings) -> list[dict[str, Any]]:
     if settings.weights.source == "pvc":
         result.append({"name": "weights", "mountPath": settings.weights.mountPath, "readOnly": True})
     return result
-
-
-def http_probe(path: str, port: int, *, delay: int, timeout: int, failures: int, period: int = 5) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": port}, "initialDelaySeconds": delay, "periodSeconds": period,
-            "timeoutSeconds": timeout, "failureThreshold": failures}
 
 
 def scheduling(node_selector: dict[str, str], tolerations: list[dict[str, Any]]) -> dict[str, Any]:

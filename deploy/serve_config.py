@@ -1,8 +1,10 @@
-"""The Ray Serve config (`serve deploy` format) for a catalog, checked with Ray's own ServeDeploySchema.
+"""The Ray Serve config (`serve deploy` format): each served model's application, and the check of a whole
+config with Ray's own ServeDeploySchema.
 
 One application per served model (`serve.app:build_model_app`, one `ModelServer` deployment whose options come
-from the entry's `serving` section through the runtime's own `serve.app.model_deployment_options`) and the
-`catalog` application at `/` (`serve.app:build_catalog_app`, whose `CatalogServer` keeps its coded options).
+from the entry's `serving` section through the runtime's own `serve.app.model_deployment_options`) goes into the
+chart's values (`models[].application`); the chart lays out the whole config around them (the `catalog`
+application at `/`, proxies, the HTTP port) in the RayService's serveConfigV2.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ from serve.catalog import Entry
 from serve.errors import field_problems
 
 MODEL_IMPORT_PATH = "serve.app:build_model_app"
-CATALOG_IMPORT_PATH = "serve.app:build_catalog_app"
 MODEL_DEPLOYMENT = "ModelServer"
-CATALOG_APP = "catalog"
 
 
 def deployment_options(entry: Entry, use_gpu: bool = True) -> dict[str, Any]:
@@ -35,17 +35,6 @@ def model_application(entry: Entry, catalog_path: str, use_gpu: bool = True) -> 
     return {"name": entry.name, "route_prefix": f"/{entry.name}", "import_path": MODEL_IMPORT_PATH,
             "args": {"catalog": catalog_path, "model": entry.name},
             "deployments": [deployment_options(entry, use_gpu)]}
-
-
-def catalog_application(catalog_path: str) -> dict[str, Any]:
-    return {"name": CATALOG_APP, "route_prefix": "/", "import_path": CATALOG_IMPORT_PATH,
-            "args": {"catalog": catalog_path}}
-
-
-def serve_config(applications: list[dict[str, Any]], port: int) -> dict[str, Any]:
-    """The whole config: proxies on every node listening on all interfaces, then the applications."""
-    return {"proxy_location": "EveryNode", "http_options": {"host": "0.0.0.0", "port": port},
-            "applications": applications}
 
 
 def _unknown_keys(model: BaseModel, raw: Any, where: str) -> list[str]:

@@ -18,8 +18,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from deploy import constants as c
 from deploy.errors import DeployError
 from serve import __version__
+from serve.catalog import NAME_PATTERN, PUBLIC_CATALOG_PATHS
 from serve.errors import field_problems
 from deploy.quantity import parse_quantity
 
@@ -27,10 +29,6 @@ from deploy.quantity import parse_quantity
 CHART_NAME = "runway-models"
 CHART_VERSION = __version__
 APP_VERSION = __version__
-#: Fixed Ray ports (Ray's defaults); the settable ones live in `serve`.
-GCS_PORT = 6379
-CLIENT_PORT = 10001
-DASHBOARD_AGENT_PORT = 52365
 
 Quantity = str | int | float
 
@@ -70,7 +68,7 @@ class Image(Strict):
 
 
 class PullSecret(Strict):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="Secret of type dockerconfigjson")
+    name: str = Field(pattern=c.OBJECT_NAME, description="Secret of type dockerconfigjson")
 
 
 class CatalogSettings(Strict):
@@ -186,7 +184,7 @@ _APPLICATION_SCHEMA = {
 
 
 class ModelValues(Strict):
-    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", max_length=50, description="model name")
+    name: str = Field(pattern=NAME_PATTERN, max_length=50, description="model name")
     httpPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="the model's HTTP route, e.g. /yolo/query_once")
     socketPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="socket.io path, e.g. /yolo/socket.io")
     application: dict[str, Any] = Field(json_schema_extra=_APPLICATION_SCHEMA,
@@ -208,7 +206,7 @@ class Ingress(Strict):
                                             "socket.io paths")
     className: str = Field("nginx", description="ingressClassName")
     nginxAnnotations: bool = Field(True, description="add ingress-nginx annotations a WebSocket needs")
-    host: str = Field("", pattern=r"^$|^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    host: str = Field("", pattern=c.optional(c.HOSTNAME),
                       description="host name; empty: any host")
     tls: Tls = Field(default_factory=Tls, description="TLS")
     annotations: dict[str, str] = Field(default_factory=dict, description="extra annotations")
@@ -299,9 +297,10 @@ class Standalone(Strict):
 
 
 class Settings(Strict):
-    nameOverride: str = Field("", pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="replaces the chart name")
-    fullnameOverride: str = Field("", pattern=r"^$|^[a-z]([-a-z0-9]*[a-z0-9])?$",
-                                  description="replaces <release>-<chart>; at most 47 characters (KubeRay)")
+    nameOverride: str = Field("", pattern=c.optional(c.DNS1123_LABEL), description="replaces the chart name")
+    fullnameOverride: str = Field("", pattern=c.optional(c.DNS1035_LABEL),
+                                  description=f"replaces <release>-<chart>; at most {c.MAX_RAYSERVICE_NAME} "
+                                              f"characters (KubeRay)")
     image: Image = Field(default_factory=Image, description="the runway-models image")
     imagePullSecrets: list[PullSecret] = Field(default_factory=list, description="pull secrets for the image")
     catalog: CatalogSettings = Field(default_factory=CatalogSettings, description="the catalog inside the image")
@@ -317,6 +316,9 @@ class Settings(Strict):
     scratch: ScratchVolume = Field(default_factory=ScratchVolume, description="writable /tmp for a read-only root")
     ray: Ray = Field(default_factory=Ray, description="the Ray cluster (KubeRay RayService)")
     serve: ServePorts = Field(default_factory=ServePorts, description="ports")
+    catalogPaths: list[str] = Field(default_factory=lambda: list(PUBLIC_CATALOG_PATHS),
+                                    description="the catalog app's public routes (serve.catalog), routed Exact; "
+                                                "fixed by the runtime")
     models: list[ModelValues] = Field(default_factory=list,
                                       description="generated: the served models (runway-models generate "
                                                   "--target helm-values)")

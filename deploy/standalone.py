@@ -9,16 +9,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from typing import Any
 
 import yaml
 
-from serve.catalog import Entry
 from deploy import names, pods
 from deploy.plan import Plan, exposed_ports
-from deploy.serve_config import catalog_application, model_application, serve_config
+from serve.catalog import HEALTH_PATH, READY_PATH, ROOT_PATH, Entry
 
 CONFIG_DIR = "/etc/runway-models"
 SERVE_SCRIPT = "\n".join([
@@ -57,14 +57,18 @@ def _gpu_scheduling(plan: Plan, gpus: int, resources: dict[str, Any]) -> dict[st
     return pods.scheduling(pool.nodeSelector, pool.tolerations)
 
 
-def standalone_serve_config(plan: Plan, entry: Entry) -> dict[str, Any]:
-    """The catalog app and this model, one replica per pod (pods scale with the HPA instead)."""
-    path = f"{CONFIG_DIR}/models.json"
-    app = model_application(entry, path, use_gpu=plan.settings.ray.gpuPool.enabled)
-    deployment = app["deployments"][0]
-    deployment.pop("autoscaling_config", None)
-    deployment["num_replicas"] = 1
-    return serve_config([catalog_application(path), app], plan.settings.serve.port)
+def standalone_serve_config(entry: Entry, release_config: dict[str, Any]) -> dict[str, Any]:
+    """The release's Serve config (as the chart renders it) narrowed to the catalog app and this model, reading
+    the one-entry catalog of the ConfigMap, one replica per pod (pods scale with the HPA instead)."""
+    config = copy.deepcopy(release_config)
+    config["applications"] = [app for app in config["applications"]
+                              if app["route_prefix"] == ROOT_PATH or app["name"] == entry.name]
+    for app in config["applications"]:
+        app["args"]["catalog"] = f"{CONFIG_DIR}/models.json"
+        for deployment in app.get("deployments", []):
+            deployment.pop("autoscaling_config", None)
+            deployment["num_replicas"] = 1
+    return config
 
 
 def _service(plan: Plan, entry: Entry, ports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,20 +89,20 @@ def _peers(plan: Plan) -> list[dict[str, Any]]:
     return [*plan.settings.networkPolicy.ingressFrom, {"podSelector": {}}]
 
 
-def served_app(plan: Plan, entry: Entry) -> list[dict[str, Any]]:
+def served_app(plan: Plan, entry: Entry, release_config: dict[str, Any]) -> list[dict[str, Any]]:
     s = plan.settings
     serving = entry.serving
     assert serving is not None
     name = name_of(plan, entry)
     config = {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(plan, entry),
-        "data": {"serve-config.yaml": yaml.safe_dump(standalone_serve_config(plan, entry), sort_keys=True),
+        "data": {"serve-config.yaml": yaml.safe_dump(standalone_serve_config(entry, release_config), sort_keys=True),
                  "models.json": json.dumps([entry.model_dump(mode="json", exclude_unset=True)], indent=2) + "\n"},
     }
     resources = s.standalone.resources.model_dump(mode="json")
     scheduling = (_gpu_scheduling(plan, math.ceil(serving.resources.num_gpus), resources) if entry.gpus_per_replica
                   else {})
-    probe = {"httpGet": {"path": "/healthz", "port": "http"}}
+    probe = {"httpGet": {"path": HEALTH_PATH, "port": "http"}}
     container = {
         "name": "model",
         "image": names.image(s),
@@ -114,7 +118,7 @@ def served_app(plan: Plan, entry: Entry) -> list[dict[str, Any]]:
         # Ray starts in ~20 s, then the model loads: allow 10 minutes before liveness applies.
         "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": 60},
         "livenessProbe": {**probe, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5,
+        "readinessProbe": {"httpGet": {"path": READY_PATH, "port": "http"}, "periodSeconds": 5,
                            "timeoutSeconds": 3, "failureThreshold": 3},
     }
     volumes = [*pods.volumes(s), {"name": "config", "configMap": {"name": name}},
@@ -200,7 +204,8 @@ def docker_app(plan: Plan, entry: Entry, reason: str) -> list[dict[str, Any]]:
             _network_policy(plan, entry, [{"from": _peers(plan), "ports": policy_ports}])]
 
 
-def standalone(plan: Plan, name: str) -> list[dict[str, Any]]:
+def standalone(plan: Plan, name: str, release_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry's stand-alone objects; `release_config`: the Serve config the chart renders for the release."""
     entry = plan.entry(name)
     reason = entry.unservable_reason
-    return served_app(plan, entry) if reason is None else docker_app(plan, entry, reason)
+    return served_app(plan, entry, release_config) if reason is None else docker_app(plan, entry, reason)

@@ -9,9 +9,11 @@ import pytest
 import yaml
 
 from deploy.chart_files import schema_json, values_yaml
+from deploy.constants import CLIENT_PORT, DASHBOARD_AGENT_PORT, GCS_PORT, MAX_RAYSERVICE_NAME
 from deploy.generate import render
 from deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION
 from deploy.validate import validate_objects
+from serve.catalog import PUBLIC_CATALOG_PATHS
 from tests.deploy.conftest import (
     CHART, EVERYTHING, KUBE_VERSION, MODELS_JSON, RELEASE, by_identity, chart_objects, merged, render_chart,
 )
@@ -114,9 +116,9 @@ def test_default_values_deploy_the_catalog_app_only():
                                                    "pdb": {"enabled": False}, "networkPolicy": {"enabled": False},
                                                    "fullnameOverride": "vision"}],
                          ids=["defaults", "everything", "minimal"])
-def test_chart_renders_what_the_generator_writes(extra):
-    """One source of truth: the generator computes, the chart lays out; for the same catalog and values the
-    chart's objects equal the generator's, field for field (managed-by label aside)."""
+def test_helm_install_with_the_generated_values_renders_what_generate_wrote(extra):
+    """The generator computes values and renders the chart; `helm install -f helm-values.yaml` with the chart
+    gives the very objects `--target kuberay` wrote (the helm-values file carries every generated key)."""
     rendered = render(MODELS_JSON, "all", values=extra)
     generated = by_identity([o for path, docs in rendered.files.items() if path.startswith("kuberay/")
                              for o in docs])
@@ -141,8 +143,24 @@ def test_notes_say_how_to_reach_http_socketio_and_metrics(generated_values):
     assert "im2txt" in notes and "Metrics" in notes
 
 
+def test_ray_ports_name_limit_and_catalog_paths_are_the_generators():
+    """The chart's constants (_helpers.tpl) and the generator's (deploy/constants.py, serve.catalog) agree."""
+    objects = {o["kind"]: o for o in chart_objects({})}
+    cluster = objects["RayService"]["spec"]["rayClusterConfig"]
+    head = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in head["ports"]}
+    assert (ports["gcs-server"], ports["client"]) == (GCS_PORT, CLIENT_PORT)
+    worker = cluster["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    assert worker["livenessProbe"]["httpGet"]["port"] == DASHBOARD_AGENT_PORT
+    operator_rule = objects["NetworkPolicy"]["spec"]["ingress"][-1]
+    assert {"protocol": "TCP", "port": DASHBOARD_AGENT_PORT} in operator_rule["ports"]
+    paths = [p["path"] for p in objects["Ingress"]["spec"]["rules"][0]["http"]["paths"]]
+    assert paths[:len(PUBLIC_CATALOG_PATHS)] == list(PUBLIC_CATALOG_PATHS)
+    assert chart_objects({"fullnameOverride": "a" * MAX_RAYSERVICE_NAME})
+
+
 @pytest.mark.parametrize("values, message", [
-    ({"fullnameOverride": "a" * 48}, "47"),
+    ({"fullnameOverride": "a" * (MAX_RAYSERVICE_NAME + 1)}, str(MAX_RAYSERVICE_NAME)),
     ({"httpRoute": {"enabled": True}}, "parentRefs"),
 ])
 def test_chart_refuses_what_kuberay_or_gateway_api_would(values, message):

@@ -6,9 +6,7 @@ import pytest
 import yaml
 
 from deploy.generate import render
-from deploy.serve_config import (
-    CATALOG_IMPORT_PATH, MODEL_DEPLOYMENT, MODEL_IMPORT_PATH, validate_serve_config,
-)
+from deploy.serve_config import MODEL_DEPLOYMENT, MODEL_IMPORT_PATH, validate_serve_config
 from tests.deploy.conftest import MODELS_JSON
 
 
@@ -26,8 +24,11 @@ def test_passes_ray_serve_deploy_schema(config):
 
 def test_one_application_per_built_model_plus_the_catalog(config, raw_catalog):
     apps = {app["name"]: app for app in config["applications"]}
-    assert apps["catalog"] == {"name": "catalog", "route_prefix": "/", "import_path": CATALOG_IMPORT_PATH,
+    assert apps["catalog"] == {"name": "catalog", "route_prefix": "/", "import_path": "serve.app:build_catalog_app",
                                "args": {"catalog": "/app/models.json"}}
+    import serve.app  # the chart's import paths resolve in the runtime
+
+    assert callable(serve.app.build_catalog_app) and MODEL_IMPORT_PATH == "serve.app:build_model_app"
     built = {"openpose", "yolo", "object-detection", "movenet"}  # im2txt is not built, densecap: no serving
     assert set(apps) == built | {"catalog"}
     for name in built:

@@ -100,3 +100,18 @@ def test_standalone_pods_stay_out_of_the_rayservice_selectors():
 def test_every_entry_has_a_valid_standalone_app(name, kuberay_dir):
     docs = render(MODELS_JSON, "standalone", name).files[f"standalone/{name}.yaml"]
     assert validate_objects(docs, KUBE_VERSION, kuberay_dir).problems == []
+
+
+@pytest.mark.parametrize("values", [{}, {"weights": {"source": "pvc", "claimName": "w", "mountPath": "/w"}}])
+def test_standalone_pods_carry_what_the_charts_ray_pods_do(values):
+    """The stand-alone builder and the chart's helpers give a pod the same environment, volumes and name."""
+    rendered = render(MODELS_JSON, "all", "yolo", values=values)
+    rayservice = rendered.files["kuberay/rayservice.yaml"][0]
+    head = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+    pod = next(o for o in rendered.files["standalone/yolo.yaml"] if o["kind"] == "Deployment")["spec"]["template"][
+        "spec"]
+    container = pod["containers"][0]
+    assert all(item in container["env"] for item in head["containers"][0]["env"])
+    assert all(item in container["volumeMounts"] for item in head["containers"][0]["volumeMounts"])
+    assert all(item in pod["volumes"] for item in head["volumes"])
+    assert rendered.plan.fullname == rayservice["metadata"]["name"]

@@ -1,7 +1,14 @@
 {{/*
-Helpers. deploy/{names,pods}.py build the same pieces for `runway-models generate`; the test
-tests/deploy/test_chart.py renders both and compares them object for object.
+Helpers. The chart alone lays out the objects; `runway-models generate` (deploy/) computes the values from
+models.json and renders this chart with Helm's engine.
 */}}
+
+{{/* Ray's own ports (Ray's defaults), and KubeRay's RayService name limit (53 for a RayCluster, minus the 6 it
+appends). deploy/constants.py holds the same numbers for the generator; tests/deploy/test_chart.py compares. */}}
+{{- define "runway-models.gcsPort" -}}6379{{- end }}
+{{- define "runway-models.clientPort" -}}10001{{- end }}
+{{- define "runway-models.dashboardAgentPort" -}}52365{{- end }}
+{{- define "runway-models.maxRayServiceName" -}}47{{- end }}
 
 {{/* Chart name, truncated to 63 characters (a DNS label). */}}
 {{- define "runway-models.name" -}}
@@ -22,11 +29,12 @@ tests/deploy/test_chart.py renders both and compares them object for object.
 {{- end }}
 {{- end }}
 
-{{/* The RayService name: the fullname, which KubeRay limits to 47 characters (it appends to it). */}}
+{{/* The RayService name: the fullname, which KubeRay limits (it appends to it). */}}
 {{- define "runway-models.rayServiceName" -}}
 {{- $name := include "runway-models.fullname" . }}
-{{- if gt (len $name) 47 }}
-{{- fail (printf "RayService name %q is longer than 47 characters (KubeRay); set fullnameOverride" $name) }}
+{{- $max := include "runway-models.maxRayServiceName" . | int }}
+{{- if gt (len $name) $max }}
+{{- fail (printf "RayService name %q is longer than %d characters (KubeRay); set fullnameOverride" $name $max) }}
 {{- end }}
 {{- $name }}
 {{- end }}
@@ -159,7 +167,7 @@ One worker group. Context: dict root (the top context), group (name), pool (its 
           livenessProbe:
             httpGet:
               path: /api/local_raylet_healthz
-              port: 52365
+              port: {{ include "runway-models.dashboardAgentPort" $root }}
             initialDelaySeconds: 30
             periodSeconds: 5
             timeoutSeconds: 2

@@ -1,0 +1,38 @@
+"""Every fixed number and name rule of the generator, once. The chart's side of the same facts lives in
+`helm/runway-models/templates/_helpers.tpl` (ports, the name limit) and in values generated from `settings.py`;
+tests/deploy/test_chart.py checks the rendered chart against these.
+
+Patterns are strings (pydantic fields and JSON Schemas take them as they are); `names.py` compiles them.
+"""
+
+from __future__ import annotations
+
+#: Ray's own ports the pods expose or admit (Ray's defaults; the settable ones are values: serve.*).
+GCS_PORT = 6379
+CLIENT_PORT = 10001
+DASHBOARD_AGENT_PORT = 52365
+FIXED_RAY_PORTS = {GCS_PORT: "Ray's GCS", CLIENT_PORT: "the Ray client", DASHBOARD_AGENT_PORT: "Ray's dashboard agent"}
+
+#: KubeRay rejects longer RayService names (53 for a RayCluster, minus the 6 it appends).
+MAX_RAYSERVICE_NAME = 47
+#: Kubernetes object names and labels.
+MAX_LABEL = 63
+MAX_SUBDOMAIN = 253
+#: Helm release names (Helm's own limit).
+MAX_RELEASE = 53
+
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_LABEL = rf"^{_LABEL}$"
+DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_SUBDOMAIN = rf"^{_LABEL}(\.{_LABEL})*$"
+#: A host name in an Ingress rule or an HTTPRoute (a wildcard first label allowed).
+HOSTNAME = rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$"
+#: A Secret / object name that may contain dots.
+OBJECT_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LABEL_NAME = r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
+
+
+def optional(pattern: str) -> str:
+    """The pattern, or the empty string (a value left empty on purpose)."""
+    return f"^$|{pattern}"
