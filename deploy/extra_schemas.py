@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from deploy import constants as c
+
 STRING = {"type": "string"}
 NAME = {"type": "string", "minLength": 1, "maxLength": 253}
-DNS_LABEL = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63}
+DNS_LABEL = {"type": "string", "pattern": c.DNS1123_LABEL, "maxLength": c.MAX_LABEL}
 DURATION = {"type": "string", "pattern": r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"}
 PROM_DURATION = {"type": "string", "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?"
                                                r"(([0-9]+)s)?(([0-9]+)ms)?)$"}
@@ -37,20 +39,27 @@ def _envelope(api_version: str, kind: str, spec: dict[str, Any]) -> dict[str, An
 
 _PATH_MATCH = _object({"type": {"enum": ["Exact", "PathPrefix", "RegularExpression"]},
                        "value": {"type": "string", "maxLength": 1024, "pattern": "^/"}})
+_PATH_MODIFIER = _object({"type": {"enum": ["ReplaceFullPath", "ReplacePrefixMatch"]},
+                          "replaceFullPath": {"type": "string", "maxLength": 1024},
+                          "replacePrefixMatch": {"type": "string", "maxLength": 1024, "pattern": "^/"}}, ["type"])
 _BACKEND_REF = _object({"group": STRING, "kind": STRING, "name": NAME, "namespace": DNS_LABEL,
                         "port": {"type": "integer", "minimum": 1, "maximum": 65535},
                         "weight": {"type": "integer", "minimum": 0, "maximum": 1000000}}, ["name", "port"])
 HTTP_ROUTE = _envelope("gateway.networking.k8s.io/v1", "HTTPRoute", _object({
     "parentRefs": _array(_object({"group": STRING, "kind": STRING, "namespace": DNS_LABEL, "name": NAME,
-                                  "sectionName": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+                                  "sectionName": {"type": "string", "pattern": c.DNS1123_LABEL},
                                   "port": {"type": "integer", "minimum": 1, "maximum": 65535}}, ["name"]), 32),
-    "hostnames": _array({"type": "string", "maxLength": 253,
-                         "pattern": r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"}, 16),
+    "hostnames": _array({"type": "string", "maxLength": c.MAX_SUBDOMAIN, "pattern": c.HOSTNAME}, 16),
     "rules": _array(_object({
         "name": DNS_LABEL,
         "matches": _array(_object({"path": _PATH_MATCH,
                                    "method": {"enum": ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
                                                        "OPTIONS", "TRACE", "PATCH"]}}), 64),
+        "filters": _array(_object({
+            "type": {"enum": ["RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror", "RequestRedirect",
+                              "URLRewrite", "ExtensionRef"]},
+            "urlRewrite": _object({"hostname": STRING, "path": _PATH_MODIFIER}),
+        }, ["type"]), 16),
         "backendRefs": _array(_BACKEND_REF, 16),
         "timeouts": _object({"request": DURATION, "backendRequest": DURATION}),
     }), 16),

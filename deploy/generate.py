@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deploy.chart import rendered_objects
 from deploy.defaults import DEFAULT_KUBE_VERSION, DEFAULT_RELEASE, TARGETS
 from deploy.errors import DeployError
@@ -28,7 +26,7 @@ from deploy.output import dump, write_atomically
 from deploy.plan import Plan, load, make_plan
 from deploy.serve_config import validate_serve_config
 from deploy.settings import load_settings
-from deploy.standalone import standalone as standalone_objects
+from deploy.standalone import serve_config_of, standalone as standalone_objects
 from deploy.validate import find_kuberay_schemas, validate_objects
 
 log = logging.getLogger("deploy")
@@ -59,12 +57,6 @@ class Result:
 def kuberay_files(chart: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     """The objects the chart rendered, one file per chart template."""
     return {f"kuberay/{template}": objects for template, objects in chart.items()}
-
-
-def serve_config_of(chart: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """The Serve config the chart put in the RayService (the config `serve deploy` takes)."""
-    rayservice = next(o for o in chart["rayservice.yaml"] if o["kind"] == "RayService")
-    return yaml.safe_load(rayservice["spec"]["serveConfigV2"])
 
 
 def _header(plan: Plan, what: str) -> str:
@@ -107,7 +99,7 @@ def render(catalog_path: str | Path, target: str = "all", standalone: str | None
         wanted = [standalone] if standalone else plan.catalog.names
         for name in wanted:
             path = f"standalone/{name}.yaml"
-            rendered.files[path] = copy.deepcopy(standalone_objects(plan, name, serve_config_of(chart)))
+            rendered.files[path] = copy.deepcopy(standalone_objects(plan, name, chart))
             rendered.headers[path] = _header(plan, f"Stand-alone app for {name}.")
     return rendered
 

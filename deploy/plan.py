@@ -17,7 +17,7 @@ from deploy.errors import DeployError
 from deploy.quantity import ceil_units, parse_quantity
 from deploy.serve_config import model_application
 from deploy.constants import FIXED_RAY_PORTS, MAX_LABEL, MAX_RAYSERVICE_NAME, MAX_RELEASE
-from deploy.settings import ModelValues, Resources, Settings, Skipped, settings_from
+from deploy.settings import DockerModel, DockerPort, ModelValues, Resources, Settings, settings_from
 from deploy.sizing import Capacity, Demand, pods_needed
 
 #: What the catalog app's replica reserves (serve/catalog_app.py: CatalogServer, ray_actor_options; a test checks).
@@ -68,6 +68,18 @@ def exposed_ports(entry: Entry) -> list[tuple[int, str]]:
     """(port, protocol) the entry's container listens on: options.ExposedPorts as the original wrote them (the
     catalog validated them), else `port`."""
     return entry.options.container_ports() or [(entry.port, "TCP")]
+
+
+def docker_model(docker: DockerOnly, gpu_pool: bool) -> DockerModel:
+    """A Docker-only entry as chart values. The original published the container's first exposed port on the host
+    as `port` (PortBindings): so does the Service; further exposed ports keep their numbers."""
+    entry = docker.entry
+    numbers = exposed_ports(entry)
+    ports = [DockerPort(name="http" if index == 0 else f"{proto.lower()}-{port}", containerPort=port,
+                        servicePort=entry.port if index == 0 else port, protocol=proto)
+             for index, (port, proto) in enumerate(numbers)]
+    return DockerModel(name=entry.name, reason=docker.reason, image=entry.tag or "", ports=ports,
+                       gpu=entry.specs.gpu and gpu_pool)
 
 
 def ingress_path_problem(path: str) -> str | None:
@@ -249,7 +261,7 @@ def generated_values(plan: Plan, sizes: dict[str, tuple[int, int]], values: dict
     values["models"] = [ModelValues(name=m.entry.name, httpPath=m.entry.http_path, socketPath=m.entry.socket_path,
                                     application=model_application(m.entry, path, gpu)).model_dump(mode="json")
                         for m in plan.served]
-    values["skippedModels"] = [Skipped(name=d.entry.name, reason=d.reason).model_dump() for d in plan.docker_only]
+    values["dockerModels"] = [docker_model(d, gpu).model_dump(mode="json") for d in plan.docker_only]
     for pool, (low, high) in sizes.items():
         values["ray"][pool]["minReplicas"], values["ray"][pool]["maxReplicas"] = low, high
     body = max_body_size(plan.served)
@@ -258,5 +270,5 @@ def generated_values(plan: Plan, sizes: dict[str, tuple[int, int]], values: dict
     return values
 
 
-GENERATED_KEYS = ["models", "skippedModels", "ray.cpuPool.minReplicas", "ray.cpuPool.maxReplicas",
+GENERATED_KEYS = ["models", "dockerModels", "ray.cpuPool.minReplicas", "ray.cpuPool.maxReplicas",
                   "ray.gpuPool.minReplicas", "ray.gpuPool.maxReplicas", "ingress.maxBodySize"]

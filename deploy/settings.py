@@ -191,9 +191,21 @@ class ModelValues(Strict):
                                         description="the model's Ray Serve application (serve deploy format)")
 
 
-class Skipped(Strict):
-    name: str = Field(description="catalog entry")
-    reason: str = Field(description="why Ray Serve does not run it (Docker-only)")
+class DockerPort(Strict):
+    name: str = Field(pattern=c.DNS1123_LABEL, max_length=15, description="port name: http, then <proto>-<port>")
+    containerPort: int = Field(ge=1, le=65535, description="a port of options.ExposedPorts")
+    servicePort: int = Field(ge=1, le=65535, description="the Service's port: the entry's `port` for the first "
+                                                         "exposed port (the original's host binding), else the same")
+    protocol: Literal["TCP", "UDP", "SCTP"] = Field("TCP", description="protocol")
+
+
+class DockerModel(Strict):
+    name: str = Field(pattern=NAME_PATTERN, max_length=50, description="catalog entry, routed at /<name>/...")
+    reason: str = Field(description="why Ray Serve does not run it")
+    image: str = Field(min_length=1, description="the entry's `tag`: its own container image")
+    ports: list[DockerPort] = Field(min_length=1, description="options.ExposedPorts (else `port`); the first is "
+                                                              "HTTP, the one the Ingress routes to")
+    gpu: bool = Field(False, description="on a GPU worker node with one GPU (specs.gpu and a GPU pool)")
 
 
 class Tls(Strict):
@@ -277,9 +289,10 @@ class NetworkPolicy(Strict):
         description="the KubeRay operator (dashboard, Serve health)")
 
 
-class StandaloneDocker(Strict):
+class DockerPods(Strict):
     resources: Resources = Field(default_factory=lambda: _res("2", "4Gi", request_cpu="1"),
-                                 description="pod resources of a Docker-only entry's own image")
+                                 description="pod resources of a Docker-only entry's own image (a GPU added when "
+                                             "the entry runs on one)")
     securityContext: dict[str, Any] = Field(
         default_factory=lambda: {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                                  "seccompProfile": {"type": "RuntimeDefault"}},
@@ -293,7 +306,6 @@ class Standalone(Strict):
                                  description="pod resources of a stand-alone Ray Serve model (GPU added if needed)")
     shmSize: Quantity = Field("1Gi", description="/dev/shm size (Ray's object store)")
     targetCPUUtilization: int = Field(70, ge=1, le=100, description="HPA target when the model autoscales")
-    docker: StandaloneDocker = Field(default_factory=StandaloneDocker, description="Docker-only entries")
 
 
 class Settings(Strict):
@@ -322,16 +334,18 @@ class Settings(Strict):
     models: list[ModelValues] = Field(default_factory=list,
                                       description="generated: the served models (runway-models generate "
                                                   "--target helm-values)")
-    skippedModels: list[Skipped] = Field(default_factory=list,
-                                         description="generated: Docker-only entries Ray Serve does not run")
+    dockerModels: list[DockerModel] = Field(
+        default_factory=list, description="generated: Docker-only entries (no serving section, or a family not "
+                                          "built): each runs its own image, routed at /<name>/...")
+    docker: DockerPods = Field(default_factory=DockerPods, description="pods of the Docker-only entries")
     ingress: Ingress = Field(default_factory=Ingress, description="Ingress")
     httpRoute: HttpRoute = Field(default_factory=HttpRoute, description="Gateway API HTTPRoute")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="monitoring")
     pdb: Pdb = Field(default_factory=Pdb, description="PodDisruptionBudget")
     networkPolicy: NetworkPolicy = Field(default_factory=NetworkPolicy, description="NetworkPolicy")
     standalone: Standalone = Field(default_factory=Standalone,
-                                   description="stand-alone apps (runway-models generate --target standalone; the "
-                                               "chart does not render them)")
+                                   description="stand-alone Ray Serve apps (runway-models generate --target "
+                                               "standalone; the chart does not render them)")
 
 
 # --- loading ---------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 - An entry Ray Serve runs: the runway-models image with a single-node Ray and Serve inside the pod, serving the
   catalog app and this model from a ConfigMap holding a one-entry catalog and its Serve config. Pods scale with a
   HorizontalPodAutoscaler between the entry's min and max replicas (one Serve replica per pod).
-- A Docker-only entry: the entry's own container image (`tag`), its `port` and `options.ExposedPorts`, on a GPU
-  node when `specs` asks for one, as the original Runway repository ran it.
+- A Docker-only entry: the objects the release itself deploys for it (the chart's docker-models.yaml: its own
+  image, `port` and `options.ExposedPorts`, on a GPU node when `specs` asks for one).
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from typing import Any
 import yaml
 
 from deploy import names, pods
-from deploy.plan import Plan, exposed_ports
+from deploy.plan import Plan
 from serve.catalog import HEALTH_PATH, READY_PATH, ROOT_PATH, Entry
 
+#: The chart's template for Docker-only entries, and the label naming an object's entry.
+DOCKER_TEMPLATE = "docker-models.yaml"
+MODEL_LABEL = "runway-models/model"
 CONFIG_DIR = "/etc/runway-models"
 SERVE_SCRIPT = "\n".join([
     "set -euo pipefail",
@@ -41,7 +44,7 @@ def _labels(plan: Plan, entry: Entry, selector_only: bool = False) -> dict[str, 
     if selector_only:
         return selector
     return {**names.labels(plan.release, plan.settings), **selector, "app.kubernetes.io/component": "standalone",
-            "runway-models/model": entry.name}
+            MODEL_LABEL: entry.name}
 
 
 def _meta(plan: Plan, entry: Entry, suffix: str = "", annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -160,52 +163,16 @@ def served_app(plan: Plan, entry: Entry, release_config: dict[str, Any]) -> list
     return objects
 
 
-def docker_app(plan: Plan, entry: Entry, reason: str) -> list[dict[str, Any]]:
-    s = plan.settings
-    docker = s.standalone.docker
-    numbers = exposed_ports(entry)
-    port_names = ["http"] + [f"{proto.lower()}-{port}" for port, proto in numbers[1:]]
-    resources = docker.resources.model_dump(mode="json")
-    on_gpu = entry.specs.gpu and s.ray.gpuPool.enabled
-    scheduling = _gpu_scheduling(plan, 1, resources) if on_gpu else {}
-    probe = {"tcpSocket": {"port": "http"}}
-    container = {
-        "name": "model",
-        "image": entry.tag,
-        "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": pname, "containerPort": port, "protocol": proto}
-                  for pname, (port, proto) in zip(port_names, numbers)],
-        "resources": resources,
-        "securityContext": docker.securityContext,
-        "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": max(1, docker.startupSeconds // 10)},
-        "livenessProbe": {**probe, "periodSeconds": 20, "failureThreshold": 3},
-        "readinessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
-    }
-    annotation = {"runway-models/docker-only": reason}
-    deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(plan, entry, annotations=annotation),
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": _labels(plan, entry, selector_only=True)},
-            "template": {
-                "metadata": {"labels": _labels(plan, entry)},
-                "spec": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-                         "automountServiceAccountToken": False, **scheduling, "containers": [container]},
-            },
-        },
-    }
-    # The original published the container's first exposed port on the host as `port` (PortBindings): so does
-    # the Service; further exposed ports keep their numbers.
-    published = [entry.port] + [port for port, _ in numbers[1:]]
-    service_ports = [{"name": pname, "port": port, "targetPort": pname, "protocol": proto}
-                     for pname, port, (_, proto) in zip(port_names, published, numbers)]
-    policy_ports = [{"protocol": proto, "port": port} for port, proto in numbers]
-    return [deployment, _service(plan, entry, service_ports),
-            _network_policy(plan, entry, [{"from": _peers(plan), "ports": policy_ports}])]
-
-
-def standalone(plan: Plan, name: str, release_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """One entry's stand-alone objects; `release_config`: the Serve config the chart renders for the release."""
+def standalone(plan: Plan, name: str, chart: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One entry's stand-alone objects, given what the chart rendered for the release: a Docker-only entry's are
+    the release's own (docker-models.yaml), a served entry's are built here around the release's Serve config."""
     entry = plan.entry(name)
-    reason = entry.unservable_reason
-    return served_app(plan, entry, release_config) if reason is None else docker_app(plan, entry, reason)
+    if entry.unservable_reason is not None:
+        return [o for o in chart.get(DOCKER_TEMPLATE, []) if o["metadata"]["labels"].get(MODEL_LABEL) == name]
+    return served_app(plan, entry, serve_config_of(chart))
+
+
+def serve_config_of(chart: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The Serve config the chart put in the RayService (the config `serve deploy` takes)."""
+    rayservice = next(o for o in chart["rayservice.yaml"] if o["kind"] == "RayService")
+    return yaml.safe_load(rayservice["spec"]["serveConfigV2"])

@@ -217,7 +217,7 @@ def validate_objects(objects: list[dict[str, Any]], kube_version: str = DEFAULT_
     report = Report()
     if kuberay_dir is None and require_crd:
         report.problems.append(f"KubeRay {KUBERAY_VERSION} CRDs not found (set RUNWAY_KUBERAY_SCHEMAS or --schemas)")
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     for obj in objects:
         problems, how = validate_object(obj, version, kuberay_dir)
         report.problems += [f"{_kind_name(obj)}: {p}" for p in problems]
@@ -225,7 +225,9 @@ def validate_objects(objects: list[dict[str, Any]], kube_version: str = DEFAULT_
         if note not in report.notes:
             report.notes.append(note)
         ident = (obj.get("kind", ""), obj.get("metadata", {}).get("name", ""))
-        if ident in seen:
-            report.problems.append(f"{_kind_name(obj)}: generated twice")
-        seen[ident] = "x"
+        # The same object may appear twice (a Docker-only entry's objects in the release and in its stand-alone
+        # file); two different objects of one name may not.
+        if ident in seen and seen[ident] != obj:
+            report.problems.append(f"{_kind_name(obj)}: generated twice, differently")
+        seen[ident] = obj
     return report

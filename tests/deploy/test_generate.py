@@ -26,7 +26,7 @@ def test_all_targets(tmp_path):
     assert _all_files(out) == {
         MARKER, "serve-config.yaml", "helm-values.yaml",
         "kuberay/rayservice.yaml", "kuberay/services.yaml", "kuberay/ingress.yaml", "kuberay/pdb.yaml",
-        "kuberay/networkpolicy.yaml",
+        "kuberay/networkpolicy.yaml", "kuberay/docker-models.yaml",
         *(f"standalone/{n}.yaml" for n in ("im2txt", "openpose", "yolo", "object-detection", "movenet", "densecap")),
     }
     docker_only = "Docker-only entry: no serving section"
@@ -43,7 +43,7 @@ def test_all_targets(tmp_path):
     ("serve-config", {"serve-config.yaml"}),
     ("helm-values", {"helm-values.yaml"}),
     ("kuberay", {"kuberay/rayservice.yaml", "kuberay/services.yaml", "kuberay/ingress.yaml", "kuberay/pdb.yaml",
-                 "kuberay/networkpolicy.yaml"}),
+                 "kuberay/networkpolicy.yaml", "kuberay/docker-models.yaml"}),
 ])
 def test_single_targets(tmp_path, target, expected):
     generate(MODELS_JSON, tmp_path / "out", target)
@@ -69,7 +69,8 @@ def test_helm_values_carry_user_values_and_generated_keys(tmp_path):
     assert [m["name"] for m in values["models"]] == ["openpose", "yolo", "object-detection", "movenet"]
     assert values["models"][1]["httpPath"] == "/yolo/query_once"
     assert values["models"][1]["socketPath"] == "/yolo/socket.io"
-    assert [s["name"] for s in values["skippedModels"]] == ["im2txt", "densecap"]
+    assert [(d["name"], d["image"], d["gpu"]) for d in values["dockerModels"]] == \
+        [("im2txt", "runway/im2txt:cpu", False), ("densecap", "runway/densecap:gpu", True)]
     assert values["ingress"]["maxBodySize"] == "11m"  # 8 MiB images, base64 in JSON
     assert (values["ray"]["gpuPool"]["minReplicas"], values["ray"]["gpuPool"]["maxReplicas"]) == (1, 1)
 

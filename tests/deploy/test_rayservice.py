@@ -153,8 +153,10 @@ def test_autoscaling_upgrade_strategy_auth_and_docker_only_annotation(rayservice
 def test_every_kuberay_object_validates_with_everything_on(kuberay_dir):
     rendered = render(MODELS_JSON, "kuberay", values=EVERYTHING)
     kinds = sorted(o["kind"] for o in rendered.objects())
-    assert kinds == ["HTTPRoute", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "RayService", "Service",
-                     "ServiceMonitor"]
+    # The Ray cluster's objects, and a Deployment, Service and NetworkPolicy per Docker-only entry (im2txt,
+    # densecap) routed by a second Ingress.
+    assert kinds == ["Deployment"] * 2 + ["HTTPRoute"] + ["Ingress"] * 2 + ["NetworkPolicy"] * 3 + [
+        "PodDisruptionBudget", "RayService"] + ["Service"] * 3 + ["ServiceMonitor"]
     report = validate_objects(rendered.objects(), KUBE_VERSION, kuberay_dir, require_crd=True)
     assert report.problems == []
     assert any("KubeRay 1.7.0 CRD" in n for n in report.notes)

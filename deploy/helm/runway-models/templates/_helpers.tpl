@@ -69,12 +69,34 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/* Names of the Docker-only entries the RayService does not run. */}}
-{{- define "runway-models.skippedNames" -}}
+{{- define "runway-models.dockerNames" -}}
 {{- $names := list }}
-{{- range .Values.skippedModels }}
+{{- range .Values.dockerModels }}
 {{- $names = append $names .name }}
 {{- end }}
 {{- join "," $names }}
+{{- end }}
+
+{{/* A Docker-only entry's objects: <fullname>-<name>. Context: dict root, model. */}}
+{{- define "runway-models.dockerName" -}}
+{{- printf "%s-%s" (include "runway-models.rayServiceName" .root) .model.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector of a Docker-only entry's pods: an instance label of their own keeps them out of the Ray pods'
+Services and policies. Context: dict root, model. */}}
+{{- define "runway-models.dockerSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "runway-models.name" .root }}
+app.kubernetes.io/instance: {{ include "runway-models.dockerName" . }}
+{{- end }}
+
+{{/* Labels of a Docker-only entry's objects. Context: dict root, model. */}}
+{{- define "runway-models.dockerLabels" -}}
+helm.sh/chart: {{ include "runway-models.chart" .root }}
+{{ include "runway-models.dockerSelectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/component: docker-model
+runway-models/model: {{ .model.name }}
 {{- end }}
 
 {{/* Environment of Ray containers: weights at RUNWAY_SHARED; HOME and caches on the writable /tmp. */}}
@@ -183,4 +205,16 @@ One worker group. Context: dict root (the top context), group (name), pool (its 
             failureThreshold: 1
       volumes:
         {{- include "runway-models.volumes" $root | nindent 8 }}
+{{- end }}
+
+{{/* The Ingresses' tls section (empty when TLS is off). */}}
+{{- define "runway-models.ingressTls" -}}
+{{- if .Values.ingress.tls.enabled }}
+tls:
+  - secretName: {{ required "ingress.tls.secretName is required when ingress.tls.enabled" .Values.ingress.tls.secretName | quote }}
+    {{- with .Values.ingress.host }}
+    hosts:
+      - {{ . | quote }}
+    {{- end }}
+{{- end }}
 {{- end }}
