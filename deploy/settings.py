@@ -37,6 +37,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def required_when(switch: str, value: Any, key: str, rule: dict[str, Any]) -> ConfigDict:
+    """A cross-field rule, written once as JSON Schema `if`/`then` in the model's schema: `values.schema.json`
+    carries it (Helm checks it on install and when `generate` renders the chart) and `settings_from` checks the
+    values against the same schema. `rule`: what `key` must satisfy when `switch` equals `value`."""
+    condition = {"if": {"properties": {switch: {"const": value}}, "required": [switch]},
+                 "then": {"properties": {key: {**rule, "description": f"required when {switch} is {value!r}"}}}}
+    return ConfigDict(extra="forbid", json_schema_extra=condition)
+
+
 def _check_quantities(values: dict[str, Quantity]) -> dict[str, Quantity]:
     for key, value in values.items():
         try:
@@ -76,17 +85,13 @@ class CatalogSettings(Strict):
 
 
 class Weights(Strict):
+    model_config = required_when("source", "pvc", "claimName", {"minLength": 1})
+
     source: Literal["image", "pvc"] = Field(
         "image", description="image: weights baked into the image under mountPath; pvc: a read-only volume claim")
     mountPath: str = Field("/models", pattern=r"^/[^:]*$",
                            description="RUNWAY_SHARED in the pods: weights live at <mountPath>/weights/...")
     claimName: str = Field("", description="PersistentVolumeClaim holding <claim>/weights/... when source is pvc")
-
-    @model_validator(mode="after")
-    def _claim(self) -> Weights:
-        if self.source == "pvc" and not self.claimName:
-            raise ValueError("claimName is required when source is pvc")
-        return self
 
 
 class ScratchVolume(Strict):
@@ -209,6 +214,8 @@ class DockerModel(Strict):
 
 
 class Tls(Strict):
+    model_config = required_when("enabled", True, "secretName", {"minLength": 1})
+
     enabled: bool = Field(False, description="terminate TLS at the Ingress")
     secretName: str = Field("", description="kubernetes.io/tls Secret for host")
 
@@ -226,12 +233,6 @@ class Ingress(Strict):
     maxBodySize: str = Field("12m", pattern=r"^\d+[kmg]?$",
                              description="generated from the catalog's input limits: largest request body")
 
-    @model_validator(mode="after")
-    def _tls_secret(self) -> Ingress:
-        if self.tls.enabled and not self.tls.secretName:
-            raise ValueError("tls.secretName is required when tls.enabled")
-        return self
-
 
 class ParentRef(Strict):
     name: str = Field(description="Gateway name")
@@ -240,18 +241,14 @@ class ParentRef(Strict):
 
 
 class HttpRoute(Strict):
+    model_config = required_when("enabled", True, "parentRefs", {"minItems": 1})
+
     enabled: bool = Field(False, description="a Gateway API HTTPRoute (gateway.networking.k8s.io/v1) instead of or "
                                              "beside the Ingress; needs the Gateway API CRDs")
     parentRefs: list[ParentRef] = Field(default_factory=list, description="Gateways to attach to (required if enabled)")
     hostnames: list[str] = Field(default_factory=list, description="host names; empty: the Gateway's")
     requestTimeout: str = Field("3600s", pattern=r"^([0-9]{1,5}(h|m|s|ms)){1,4}$",
                                 description="request timeout of the socket.io rule (long-lived WebSockets)")
-
-    @model_validator(mode="after")
-    def _parents(self) -> HttpRoute:
-        if self.enabled and not self.parentRefs:
-            raise ValueError("parentRefs is required when enabled")
-        return self
 
 
 class ServiceMonitor(Strict):
@@ -392,9 +389,25 @@ def defaults() -> dict[str, Any]:
 def settings_from(values: dict[str, Any]) -> Settings:
     """Validate merged values; errors name the values key (`values.ray.gpuPool.gpusPerPod: ...`)."""
     try:
-        return Settings.model_validate(values)
+        settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise DeployError(field_problems(exc.errors(), prefix="values.", show_input=True), "values") from None
+    problems = rule_problems(settings.model_dump(mode="json"))
+    if problems:
+        raise DeployError(problems, "values")
+    return settings
+
+
+def rule_problems(values: dict[str, Any]) -> list[str]:
+    """The schema's cross-field rules (`required_when`), checked as Helm checks them: against values.schema.json."""
+    import jsonschema
+
+    from deploy.chart_files import values_schema
+
+    validator = jsonschema.Draft7Validator(values_schema())
+    return [f"values.{'.'.join(str(p) for p in error.absolute_path)}: "
+            f"{error.schema.get('description', error.message) if 'then' in error.schema_path else error.message}"
+            for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path))]
 
 
 def load_settings(values_files: list[str | Path] | tuple = (), overrides: dict[str, Any] | None = None,

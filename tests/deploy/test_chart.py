@@ -168,3 +168,26 @@ def test_chart_refuses_what_kuberay_or_gateway_api_would(values, message):
 
     with pytest.raises(HelmError, match=message):
         render_chart(values, release=RELEASE)
+
+
+@pytest.mark.parametrize("values, key", [
+    ({"ingress": {"tls": {"enabled": True}}}, "ingress.tls.secretName"),
+    ({"httpRoute": {"enabled": True}}, "httpRoute.parentRefs"),
+    ({"weights": {"source": "pvc"}}, "weights.claimName"),
+])
+def test_cross_field_rules_are_written_once_and_checked_by_helm_and_generate(values, key, tmp_path):
+    """Each rule lives in the settings model's schema only (no template `fail`, no Python validator): Helm
+    refuses it on install and generate refuses it naming the values key."""
+    from helm_python import HelmError
+
+    from deploy import DeployError
+    from deploy.generate import generate
+
+    with pytest.raises(HelmError, match="/" + key.replace(".", "/")):
+        render_chart(values)
+    with pytest.raises(DeployError) as caught:
+        generate(MODELS_JSON, tmp_path / "out", "helm-values", values=values)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(f"values.{key}: required when ")
+    for template in (CHART / "templates").iterdir():
+        assert "required \"" not in template.read_text() and "fail \"" not in template.read_text(), template.name

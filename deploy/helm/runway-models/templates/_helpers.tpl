@@ -130,7 +130,7 @@ runway-models/model: {{ .model.name }}
 {{- if eq .Values.weights.source "pvc" }}
 - name: weights
   persistentVolumeClaim:
-    claimName: {{ required "weights.claimName is required when weights.source is pvc" .Values.weights.claimName | quote }}
+    claimName: {{ .Values.weights.claimName | quote }}
     readOnly: true
 {{- end }}
 {{- end }}
@@ -211,7 +211,7 @@ One worker group. Context: dict root (the top context), group (name), pool (its 
 {{- define "runway-models.ingressTls" -}}
 {{- if .Values.ingress.tls.enabled }}
 tls:
-  - secretName: {{ required "ingress.tls.secretName is required when ingress.tls.enabled" .Values.ingress.tls.secretName | quote }}
+  - secretName: {{ .Values.ingress.tls.secretName | quote }}
     {{- with .Values.ingress.host }}
     hosts:
       - {{ . | quote }}
