@@ -7,6 +7,8 @@ Patterns are strings (pydantic fields and JSON Schemas take them as they are); `
 
 from __future__ import annotations
 
+from serve.catalog import NAME_PATTERN
+
 #: Ray's own ports the pods expose or admit (Ray's defaults; the settable ones are values: serve.*).
 GCS_PORT = 6379
 CLIENT_PORT = 10001
@@ -21,8 +23,9 @@ MAX_SUBDOMAIN = 253
 #: Helm release names (Helm's own limit).
 MAX_RELEASE = 53
 
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-DNS1123_LABEL = rf"^{_LABEL}$"
+#: A DNS-1123 label: the catalog's model names are exactly that (they name objects and routes).
+DNS1123_LABEL = NAME_PATTERN
+_LABEL = DNS1123_LABEL.removeprefix("^").removesuffix("$")
 DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DNS1123_SUBDOMAIN = rf"^{_LABEL}(\.{_LABEL})*$"
 #: A host name in an Ingress rule or an HTTPRoute (a wildcard first label allowed).
@@ -31,6 +34,9 @@ HOSTNAME = rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$"
 OBJECT_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 LABEL_NAME = r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
+#: A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
+IMAGE_REF = (r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+             r"(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 
 
 def optional(pattern: str) -> str:

@@ -16,15 +16,14 @@ from deploy import names
 from deploy.errors import DeployError
 from deploy.quantity import ceil_units, parse_quantity
 from deploy.serve_config import model_application
+from deploy import constants as c
 from deploy.constants import FIXED_RAY_PORTS, MAX_LABEL, MAX_RAYSERVICE_NAME, MAX_RELEASE
 from deploy.settings import DockerModel, DockerPort, ModelValues, Resources, Settings, settings_from
 from deploy.sizing import Capacity, Demand, pods_needed
 
 #: What the catalog app's replica reserves (serve/catalog_app.py: CatalogServer, ray_actor_options; a test checks).
 CATALOG_APP_CPUS = 0.05
-#: A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
-IMAGE_REF = re.compile(r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-                       r"(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+IMAGE_REF = re.compile(c.IMAGE_REF)
 #: JSON and data-URI overhead added to the base64 of the largest accepted image.
 BODY_OVERHEAD = 64 * 1024
 
