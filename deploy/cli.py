@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for name, reason in result.skipped:
-        print(f"note: {name} is not served by Ray Serve ({reason}): not in the RayService; see standalone/{name}.yaml",
-              file=sys.stderr)
+        print(f"note: {name} is not served by Ray Serve ({reason}): it runs its own image beside the RayService "
+              f"(docker-models.yaml), routed at /{name}/", file=sys.stderr)
     by_method: dict[str, list[str]] = {}
     for note in result.notes:
         name, _, method = note.partition(": ")
