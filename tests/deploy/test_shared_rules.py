@@ -9,7 +9,6 @@ from deploy.generate import render
 from serve.app import model_deployment_options
 from serve.catalog import load_catalog
 from serve.describe import availability
-from tests.deploy.conftest import MODELS_JSON
 
 
 def _specs_and_gpus(entries):
