@@ -1,5 +1,5 @@
-"""Object names and labels of stand-alone apps and the plan's length checks (the release's objects are named by
-the chart's `_helpers.tpl`; a test checks both give the same fullname), plus the DNS checks Kubernetes applies."""
+"""The DNS and label checks Kubernetes applies, and the release's fullname for the plan's checks before anything
+is rendered (the objects themselves are named by the chart's `_helpers.tpl`; a test checks both agree)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,17 @@ import re
 
 from deploy import constants as c
 from deploy.constants import MAX_LABEL, MAX_SUBDOMAIN
-from deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION, Settings
+from deploy.settings import CHART_NAME, Settings
 
 DNS1123_LABEL = re.compile(c.DNS1123_LABEL)
 DNS1035_LABEL = re.compile(c.DNS1035_LABEL)
 DNS1123_SUBDOMAIN = re.compile(c.DNS1123_SUBDOMAIN)
 LABEL_VALUE = re.compile(c.LABEL_VALUE)
 LABEL_NAME = re.compile(c.LABEL_NAME)
-#: What the generator writes where Helm writes `Helm` (the one label the chart-equality test normalises).
-GENERATOR = "runway-models-generate"
 
 
 def _trunc(name: str) -> str:
     return name[:MAX_LABEL].rstrip("-")
-
-
-def chart_name(settings: Settings) -> str:
-    return _trunc(settings.nameOverride or CHART_NAME)
 
 
 def fullname(release: str, settings: Settings) -> str:
@@ -32,27 +26,6 @@ def fullname(release: str, settings: Settings) -> str:
         return _trunc(settings.fullnameOverride)
     name = settings.nameOverride or CHART_NAME
     return _trunc(release if name in release else f"{release}-{name}")
-
-
-def chart_label() -> str:
-    return _trunc(f"{CHART_NAME}-{CHART_VERSION}".replace("+", "_"))
-
-
-def selector_labels(release: str, settings: Settings) -> dict[str, str]:
-    return {"app.kubernetes.io/name": chart_name(settings), "app.kubernetes.io/instance": release}
-
-
-def labels(release: str, settings: Settings, managed_by: str = GENERATOR) -> dict[str, str]:
-    return {
-        "helm.sh/chart": chart_label(),
-        **selector_labels(release, settings),
-        "app.kubernetes.io/version": APP_VERSION,
-        "app.kubernetes.io/managed-by": managed_by,
-    }
-
-
-def image(settings: Settings) -> str:
-    return f"{settings.image.repository}:{settings.image.tag or APP_VERSION}"
 
 
 def is_dns1123_label(name: str) -> bool:
@@ -72,11 +45,11 @@ def label_key_problem(key: str) -> str | None:
     if prefix and not is_dns1123_subdomain(prefix):
         return f"label key {key!r}: prefix must be a DNS-1123 subdomain"
     if len(name) > MAX_LABEL or not LABEL_NAME.match(name):
-        return f"label key {key!r}: name must be at most 63 alphanumerics, '-', '_' or '.'"
+        return f"label key {key!r}: name must be at most {MAX_LABEL} alphanumerics, '-', '_' or '.'"
     return None
 
 
 def label_value_problem(value: str) -> str | None:
     if len(value) > MAX_LABEL or not LABEL_VALUE.match(value):
-        return f"label value {value!r}: at most 63 alphanumerics, '-', '_' or '.', alphanumeric at both ends"
+        return f"label value {value!r}: at most {MAX_LABEL} alphanumerics, '-', '_' or '.', alphanumeric at both ends"
     return None

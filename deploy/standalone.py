@@ -12,17 +12,19 @@ from __future__ import annotations
 import copy
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from deploy import names, pods
 from deploy.plan import Plan
 from serve.catalog import HEALTH_PATH, READY_PATH, ROOT_PATH, Entry
 
 #: The chart's template for Docker-only entries, and the label naming an object's entry.
 DOCKER_TEMPLATE = "docker-models.yaml"
 MODEL_LABEL = "runway-models/model"
+#: Who manages stand-alone objects (`kubectl apply` of generated files, not Helm).
+GENERATOR = "runway-models-generate"
 CONFIG_DIR = "/etc/runway-models"
 SERVE_SCRIPT = "\n".join([
     "set -euo pipefail",
@@ -33,31 +35,49 @@ SERVE_SCRIPT = "\n".join([
 ])
 
 
-def name_of(plan: Plan, entry: Entry) -> str:
-    return f"{plan.fullname}-{entry.name}"
+@dataclass
+class ReleasePod:
+    """What a stand-alone pod takes from the release the chart rendered: names, labels, and the Ray head pod's
+    image, environment, volumes and security (the chart's helpers lay those out; nothing is rebuilt here)."""
 
+    name: str
+    labels: dict[str, str]
+    pod: dict[str, Any]
+    container: dict[str, Any]
+    serve_config: dict[str, Any]
 
-def _labels(plan: Plan, entry: Entry, selector_only: bool = False) -> dict[str, str]:
-    # A separate instance label keeps these pods out of the RayService's Services and policies.
-    selector = {"app.kubernetes.io/name": names.chart_name(plan.settings),
-                "app.kubernetes.io/instance": name_of(plan, entry)}
-    if selector_only:
-        return selector
-    return {**names.labels(plan.release, plan.settings), **selector, "app.kubernetes.io/component": "standalone",
-            MODEL_LABEL: entry.name}
+    @classmethod
+    def of(cls, chart: dict[str, list[dict[str, Any]]]) -> ReleasePod:
+        rayservice = next(o for o in chart["rayservice.yaml"] if o["kind"] == "RayService")
+        pod = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+        return cls(name=rayservice["metadata"]["name"], labels=rayservice["metadata"]["labels"], pod=pod,
+                   container=pod["containers"][0], serve_config=yaml.safe_load(rayservice["spec"]["serveConfigV2"]))
 
+    def name_of(self, entry: Entry) -> str:
+        return f"{self.name}-{entry.name}"
 
-def _meta(plan: Plan, entry: Entry, suffix: str = "", annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name_of(plan, entry) + suffix, "labels": _labels(plan, entry)}
-    if annotations:
-        meta["annotations"] = annotations
-    return meta
+    def selector(self, entry: Entry) -> dict[str, str]:
+        # A separate instance label keeps these pods out of the RayService's Services and policies.
+        return {"app.kubernetes.io/name": self.labels["app.kubernetes.io/name"],
+                "app.kubernetes.io/instance": self.name_of(entry)}
+
+    def labels_of(self, entry: Entry) -> dict[str, str]:
+        return {**self.labels, **self.selector(entry), "app.kubernetes.io/managed-by": GENERATOR,
+                "app.kubernetes.io/component": "standalone", MODEL_LABEL: entry.name}
+
+    def meta(self, entry: Entry) -> dict[str, Any]:
+        return {"name": self.name_of(entry), "labels": self.labels_of(entry)}
 
 
 def _gpu_scheduling(plan: Plan, gpus: int, resources: dict[str, Any]) -> dict[str, Any]:
     pool = plan.settings.ray.gpuPool
     resources.setdefault("limits", {})[pool.gpuResource] = gpus
-    return pods.scheduling(pool.nodeSelector, pool.tolerations)
+    scheduling: dict[str, Any] = {}
+    if pool.nodeSelector:
+        scheduling["nodeSelector"] = dict(pool.nodeSelector)
+    if pool.tolerations:
+        scheduling["tolerations"] = [dict(t) for t in pool.tolerations]
+    return scheduling
 
 
 def standalone_serve_config(entry: Entry, release_config: dict[str, Any]) -> dict[str, Any]:
@@ -74,16 +94,16 @@ def standalone_serve_config(entry: Entry, release_config: dict[str, Any]) -> dic
     return config
 
 
-def _service(plan: Plan, entry: Entry, ports: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(plan, entry),
-            "spec": {"type": "ClusterIP", "selector": _labels(plan, entry, selector_only=True),
+def _service(release: ReleasePod, entry: Entry, ports: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": release.meta(entry),
+            "spec": {"type": "ClusterIP", "selector": release.selector(entry),
                      # socket.io's long-polling keeps its session in one pod: keep a client on it.
                      "sessionAffinity": "ClientIP", "ports": ports}}
 
 
-def _network_policy(plan: Plan, entry: Entry, rules: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(plan, entry),
-            "spec": {"podSelector": {"matchLabels": _labels(plan, entry, selector_only=True)},
+def _network_policy(release: ReleasePod, entry: Entry, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": release.meta(entry),
+            "spec": {"podSelector": {"matchLabels": release.selector(entry)},
                      "policyTypes": ["Ingress"], "ingress": rules}}
 
 
@@ -92,14 +112,16 @@ def _peers(plan: Plan) -> list[dict[str, Any]]:
     return [*plan.settings.networkPolicy.ingressFrom, {"podSelector": {}}]
 
 
-def served_app(plan: Plan, entry: Entry, release_config: dict[str, Any]) -> list[dict[str, Any]]:
+def served_app(plan: Plan, entry: Entry, release: ReleasePod) -> list[dict[str, Any]]:
     s = plan.settings
     serving = entry.serving
     assert serving is not None
-    name = name_of(plan, entry)
+    name = release.name_of(entry)
+    head = release.container
     config = {
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(plan, entry),
-        "data": {"serve-config.yaml": yaml.safe_dump(standalone_serve_config(entry, release_config), sort_keys=True),
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": release.meta(entry),
+        "data": {"serve-config.yaml": yaml.safe_dump(standalone_serve_config(entry, release.serve_config),
+                                                     sort_keys=True),
                  "models.json": json.dumps([entry.model_dump(mode="json", exclude_unset=True)], indent=2) + "\n"},
     }
     resources = s.standalone.resources.model_dump(mode="json")
@@ -108,15 +130,15 @@ def served_app(plan: Plan, entry: Entry, release_config: dict[str, Any]) -> list
     probe = {"httpGet": {"path": HEALTH_PATH, "port": "http"}}
     container = {
         "name": "model",
-        "image": names.image(s),
-        "imagePullPolicy": s.image.pullPolicy,
+        "image": head["image"],
+        "imagePullPolicy": head["imagePullPolicy"],
         "command": ["bash", "-c", SERVE_SCRIPT.format(metrics=s.serve.metricsPort)],
         "ports": [{"name": "http", "containerPort": s.serve.port},
                   {"name": "metrics", "containerPort": s.serve.metricsPort}],
-        "env": [*pods.env(s), {"name": "RAY_AUTH_MODE", "value": "token"}],
+        "env": [*head["env"], {"name": "RAY_AUTH_MODE", "value": "token"}],
         "resources": resources,
-        "securityContext": s.securityContext,
-        "volumeMounts": [*pods.volume_mounts(s), {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        "securityContext": head["securityContext"],
+        "volumeMounts": [*head["volumeMounts"], {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
                          {"name": "shm", "mountPath": "/dev/shm"}],
         # Ray starts in ~20 s, then the model loads: allow 10 minutes before liveness applies.
         "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": 60},
@@ -124,38 +146,39 @@ def served_app(plan: Plan, entry: Entry, release_config: dict[str, Any]) -> list
         "readinessProbe": {"httpGet": {"path": READY_PATH, "port": "http"}, "periodSeconds": 5,
                            "timeoutSeconds": 3, "failureThreshold": 3},
     }
-    volumes = [*pods.volumes(s), {"name": "config", "configMap": {"name": name}},
+    volumes = [*release.pod["volumes"], {"name": "config", "configMap": {"name": name}},
                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": s.standalone.shmSize}}]
     low = max(1, serving.autoscaling.min_replicas)
     high = max(low, serving.autoscaling.max_replicas)
     deployment_spec: dict[str, Any] = {} if high > low else {"replicas": low}
     deployment_spec.update({
-        "selector": {"matchLabels": _labels(plan, entry, selector_only=True)},
+        "selector": {"matchLabels": release.selector(entry)},
         "template": {
-            "metadata": {"labels": _labels(plan, entry)},
-            "spec": {"securityContext": s.podSecurityContext, "automountServiceAccountToken": False,
-                     **pods.pull_secrets(s), **scheduling, "containers": [container], "volumes": volumes},
+            "metadata": {"labels": release.labels_of(entry)},
+            "spec": {"securityContext": release.pod["securityContext"], "automountServiceAccountToken": False,
+                     **({"imagePullSecrets": release.pod["imagePullSecrets"]} if "imagePullSecrets" in release.pod
+                        else {}),
+                     **scheduling, "containers": [container], "volumes": volumes},
         },
     })
     objects = [config,
-               {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(plan, entry),
+               {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": release.meta(entry),
                 "spec": deployment_spec},
-               _service(plan, entry, [{"name": "http", "port": s.serve.port, "targetPort": "http", "protocol": "TCP"},
+               _service(release, entry, [{"name": "http", "port": s.serve.port, "targetPort": "http", "protocol": "TCP"},
                                       {"name": "metrics", "port": s.serve.metricsPort, "targetPort": "metrics",
                                        "protocol": "TCP"}])]
     if high > low:
         objects.append({
-            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _meta(plan, entry),
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": release.meta(entry),
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
                      "minReplicas": low, "maxReplicas": high,
                      "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
                          "type": "Utilization", "averageUtilization": s.standalone.targetCPUUtilization}}}]},
         })
     if low >= 2:
-        objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _meta(plan, entry),
-                        "spec": {"maxUnavailable": 1,
-                                 "selector": {"matchLabels": _labels(plan, entry, selector_only=True)}}})
-    objects.append(_network_policy(plan, entry, [
+        objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": release.meta(entry),
+                        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": release.selector(entry)}}})
+    objects.append(_network_policy(release, entry, [
         {"from": _peers(plan), "ports": [{"protocol": "TCP", "port": s.serve.port}]},
         *([{"from": s.networkPolicy.metricsFrom, "ports": [{"protocol": "TCP", "port": s.serve.metricsPort}]}]
           if s.networkPolicy.metricsFrom else []),
@@ -169,10 +192,9 @@ def standalone(plan: Plan, name: str, chart: dict[str, list[dict[str, Any]]]) ->
     entry = plan.entry(name)
     if entry.unservable_reason is not None:
         return [o for o in chart.get(DOCKER_TEMPLATE, []) if o["metadata"]["labels"].get(MODEL_LABEL) == name]
-    return served_app(plan, entry, serve_config_of(chart))
+    return served_app(plan, entry, ReleasePod.of(chart))
 
 
 def serve_config_of(chart: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """The Serve config the chart put in the RayService (the config `serve deploy` takes)."""
-    rayservice = next(o for o in chart["rayservice.yaml"] if o["kind"] == "RayService")
-    return yaml.safe_load(rayservice["spec"]["serveConfigV2"])
+    return ReleasePod.of(chart).serve_config

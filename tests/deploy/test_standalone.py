@@ -104,7 +104,7 @@ def test_every_entry_has_a_valid_standalone_app(name, kuberay_dir):
 
 @pytest.mark.parametrize("values", [{}, {"weights": {"source": "pvc", "claimName": "w", "mountPath": "/w"}}])
 def test_standalone_pods_carry_what_the_charts_ray_pods_do(values):
-    """The stand-alone builder and the chart's helpers give a pod the same environment, volumes and name."""
+    """A stand-alone pod takes the release's image, environment, volumes and name from the chart's rendering."""
     rendered = render(MODELS_JSON, "all", "yolo", values=values)
     rayservice = rendered.files["kuberay/rayservice.yaml"][0]
     head = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
