@@ -164,9 +164,9 @@ def served_app(plan: Plan, entry: Entry, release: ReleasePod) -> list[dict[str, 
     objects = [config,
                {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": release.meta(entry),
                 "spec": deployment_spec},
-               _service(release, entry, [{"name": "http", "port": s.serve.port, "targetPort": "http", "protocol": "TCP"},
-                                      {"name": "metrics", "port": s.serve.metricsPort, "targetPort": "metrics",
-                                       "protocol": "TCP"}])]
+               _service(release, entry, [
+                   {"name": "http", "port": s.serve.port, "targetPort": "http", "protocol": "TCP"},
+                   {"name": "metrics", "port": s.serve.metricsPort, "targetPort": "metrics", "protocol": "TCP"}])]
     if high > low:
         objects.append({
             "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": release.meta(entry),
