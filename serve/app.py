@@ -19,9 +19,7 @@ from serve.catalog import Entry, load_catalog
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.body import BodyLimits
 from serve.protocols.http import model_http_app
-from serve.protocols.socket import socket_server
-
-SOCKET_PREFIX = "/socket.io"
+from serve.protocols.socket import SOCKET_PATH, socket_server
 
 
 def _device(entry: Entry) -> str:
@@ -43,7 +41,7 @@ class PathDispatch:
         if scope["type"] in ("http", "websocket"):
             path, root = scope.get("path", ""), scope.get("root_path", "")
             local = path[len(root):] if root and path.startswith(root) else path
-            if self.socket_app and (local == SOCKET_PREFIX or local.startswith(SOCKET_PREFIX + "/")):
+            if self.socket_app and (local == SOCKET_PATH or local.startswith(SOCKET_PATH + "/")):
                 return await self.socket_app(scope, receive, send)
             if local == "":
                 scope = {**scope, "path": path + "/", "raw_path": (path + "/").encode()}

@@ -20,6 +20,8 @@ from serve.protocols.http import as_serve_error
 from serve.protocols.types import QueryRequest
 
 ERROR_EVENT = "error"
+SOCKET_PATH = "/socket.io"  # under the model's route: /<model>/socket.io
+DROPPED_FRAMES_FIELD = "dropped_frames"  # written last in an answer: the proxy's gate adds its own drops to it
 
 
 @dataclass
@@ -79,7 +81,7 @@ class NewestFrameNamespace(socketio.AsyncNamespace):
             await self.emit(ERROR_EVENT, error.body().model_dump(), to=sid)
             return
         body = response.model_dump(mode="json")
-        body["dropped_frames"] = slot.dropped
+        body[DROPPED_FRAMES_FIELD] = slot.dropped  # last key (see proxy_frames.with_proxy_drops)
         await self.emit(self.answer_event, body, to=sid)
 
 

@@ -164,7 +164,7 @@ def test_every_kuberay_object_validates_with_everything_on(kuberay_dir):
 
 
 def test_every_ray_container_points_the_proxy_at_the_json_error_middleware(rayservice):
-    from serve.protocols.proxy_errors import PROXY_CALLBACK, PROXY_CALLBACK_ENV
+    from serve.protocols.proxy import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
     cluster = rayservice["spec"]["rayClusterConfig"]
     groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
