@@ -101,7 +101,8 @@ def test_ray_selectors_leave_docker_pods_alone(busy_catalog):
 
 
 def test_without_ingress_nginx_the_notes_say_how_to_route_them():
-    values = render(MODELS_JSON, "helm-values", values=merged(WITH_INGRESS, {"ingress": {"nginxAnnotations": False}})).files[
+    plain_ingress = merged(WITH_INGRESS, {"ingress": {"nginxAnnotations": False}})
+    values = render(MODELS_JSON, "helm-values", values=plain_ingress).files[
         "helm-values.yaml"][0]
     rendered = render_chart(values)
     ingress_docs = [d for d in rendered["runway-models/templates/ingress.yaml"].split("---") if "kind:" in d]
