@@ -282,14 +282,14 @@ class Pdb(Strict):
     enabled: bool = Field(True, description="a PodDisruptionBudget per worker group that keeps 2 pods or more "
                                             "(minReplicas >= 2); a group of one pod gets none, so node drains pass")
     maxUnavailable: int = Field(1, ge=1, description="worker pods of a group a voluntary disruption may take at "
-                                                     "once; rendered as the integer minAvailable minReplicas - "
+                                                     "once; rendered as the integer minAvailable = minReplicas - "
                                                      "maxUnavailable (KubeRay pods have no scale subresource, so "
                                                      "Kubernetes allows no maxUnavailable there)")
 
 
 class NetworkPolicy(Strict):
-    enabled: bool = Field(True, description="a NetworkPolicy: only Ray pods, the ingress, Prometheus and the "
-                                            "KubeRay operator may connect")
+    enabled: bool = Field(True, description="a NetworkPolicy: only Ray pods, the ingress controller or the Gateway, "
+                                            "Prometheus and the KubeRay operator may connect")
     ingressFrom: list[dict[str, Any]] = Field(
         default_factory=lambda: [{"namespaceSelector": {"matchLabels": {
             "kubernetes.io/metadata.name": "ingress-nginx"}}}],
