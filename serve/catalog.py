@@ -22,7 +22,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
                       model_validator)
 
 from serve.errors import field_problems
-from serve.registry import IMPLEMENTATIONS
+from serve.registry import GPU_FAMILIES, IMPLEMENTATIONS
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 #: The catalog app's own routes (serve/catalog_app.py). Ingresses publish PUBLIC_CATALOG_PATHS; /metrics stays
@@ -259,6 +259,16 @@ class Serving(Strict):
         if value == 0:
             raise ValueError("0 is not allowed by Ray Serve: use -1 (no cap) or a positive number")
         return value
+
+    @model_validator(mode="after")
+    def _gpu_family(self) -> Serving:
+        if self.resources.num_gpus and self.implementation not in GPU_FAMILIES:
+            # A reserved GPU nobody uses: on a cluster it holds a GPU pod for a model that runs on CPU.
+            raise ValueError(
+                f"resources.num_gpus {self.resources.num_gpus}: {self.implementation!r} runs on CPU only (GPU "
+                f"families: {', '.join(sorted(GPU_FAMILIES))}); set num_gpus to 0"
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_fits(self) -> Serving:

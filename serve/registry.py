@@ -18,6 +18,12 @@ IMPLEMENTATIONS: dict[str, str | None] = {
     "densecap": None,
 }
 
+#: Families whose model runs on the device the runtime hands it (torch, CUDA in the `-gpu` image). The others run
+#: on CPU whatever they are given (the image ships tensorflow-cpu), so the catalog may not ask a GPU for them.
+GPU_FAMILIES = frozenset({"yolo-darknet", "im2txt"})
+#: The tag suffix of the CUDA build of the image (deploy/Dockerfile); GPU pods run `<tag>-gpu` by default.
+GPU_IMAGE_SUFFIX = "-gpu"
+
 
 class NotBuilt(Exception):
     """The catalog names a family this stack does not implement yet."""
