@@ -2,8 +2,8 @@
 by role, and where its `Model` class lives.
 
 A family's declaration (`models/<family>/family.py`) imports only pydantic, so `runway-models validate` checks
-options and weight roles without importing torch or TensorFlow; the model class is imported by `model_class()`,
-in the replica that serves it.
+options and weight roles without importing torch or TensorFlow; the model class is imported by `build()`, in the
+replica that serves it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from serve.model import Model
+    from serve.model import Model, ModelSpec
 
 
 class Options(BaseModel):
@@ -93,3 +93,7 @@ class Family:
     def model_class(self) -> type[Model]:
         module, _, attr = self.model.partition(":")
         return getattr(importlib.import_module(module), attr)
+
+    def build(self, spec: ModelSpec) -> Model:
+        """The family's model for one catalog entry (not loaded yet: `load()` reads the weights)."""
+        return self.model_class()(spec)

@@ -35,7 +35,7 @@ def build_model(entry: Entry, base_dir: Path, device: str = "cpu") -> Model:
     serving = entry.serving
     weights = {role: local_weights(entry.name, role, w, base_dir) for role, w in serving.weights.items()}
     spec = ModelSpec(name=entry.name, weights=weights, options=serving.options, device=device)
-    return family_of(serving.implementation).model_class()(spec)
+    return family_of(serving.implementation).build(spec)
 
 
 class ModelRunner:

@@ -25,7 +25,8 @@ from models.openpose.backends import NORMALISATIONS, CvDnnRunner, TFGraphRunner,
 from models.openpose.family import FAMILY, OpenPoseOptions
 from models.openpose.paf import PARTS, estimate_poses
 from models.openpose.render import draw_poses
-from models.openpose.types import Keypoint, Person, Poses
+from models.openpose.types import Person, Poses
+from models.outputs import Keypoint
 from serve.model import Model
 
 

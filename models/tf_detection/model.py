@@ -24,7 +24,7 @@ import numpy as np
 
 from models.outputs import Box, Detection, Detections
 from models.tf_detection.backends import FrozenGraphBackend, RawDetections, SavedModelBackend, TFLiteBackend
-from models.tf_detection.family import FAMILY, FORMATS, TFDetectionOptions
+from models.tf_detection.family import FAMILY, TFDetectionOptions
 from models.tf_detection.labels import LabelMap
 from serve.model import Model
 
@@ -41,7 +41,7 @@ class TFDetectionModel(Model[Detections]):
 
     def load_weights(self) -> None:
         weights, opts = self.spec.weights, self.options
-        (fmt,) = (role for role in FORMATS if role in weights)  # the family's roles allow exactly one
+        (fmt,) = self.family.weights.choose(weights).required  # one of FORMATS (+ optional labels)
         if fmt == "tflite":
             self.backend = TFLiteBackend(weights[fmt], num_threads=opts.num_threads, interpreters=opts.interpreters,
                                          mean=opts.input_mean, std=opts.input_std)
