@@ -9,12 +9,13 @@ catalog app's `GET /metrics`, which relays that page. Ray prefixes application m
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from ray.serve.metrics import Counter, Gauge, Histogram
 
 from serve.model import StageTimings
 
 LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
-STAGES = ("preprocess", "predict", "postprocess")  # the StageTimings fields, one `stage` label value each
 BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256]
 
 
@@ -51,8 +52,8 @@ class ModelMetrics:
     def batch(self, size: int, inference_s: float, waits: list[float], stages: StageTimings) -> None:
         self.batch_size.observe(size, tags=self.tags)
         self.inference.observe(inference_s, tags=self.tags)
-        for stage in STAGES:
-            self.stage.observe(getattr(stages, stage), tags={**self.tags, "stage": stage})
+        for stage, seconds in asdict(stages).items():  # stage="preprocess", "predict", "postprocess"
+            self.stage.observe(seconds, tags={**self.tags, "stage": stage})
         for wait in waits:
             self.queue_wait.observe(wait, tags=self.tags)
 

@@ -41,10 +41,6 @@ class StageTimings:
     predict: float = 0.0
     postprocess: float = 0.0
 
-    @property
-    def total(self) -> float:
-        return self.preprocess + self.predict + self.postprocess
-
 
 class Model(ABC, Generic[Output]):
     """A served vision model. Images come in as RGB uint8 arrays of shape (H, W, 3)."""
