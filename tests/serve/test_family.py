@@ -99,3 +99,16 @@ def test_weight_role_choices():
         with pytest.raises(ValueError, match=r"exactly one of the weights graph \| prototxt \[\+ caffemodel\]"):
             formats.choose(wrong)
 
+
+
+@pytest.mark.parametrize("implementation", ["yolo-darknet", "im2txt"])
+def test_torch_families_refuse_cuda_without_it(implementation, tmp_path):
+    """One CUDA check (models/torch_device.py) for every torch family, before any weight file is read."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    family = family_of(implementation)
+    (roles,) = family.weights.choices
+    model = family.build(ModelSpec("x", {role: tmp_path / "absent" for role in roles.required}, device="cuda"))
+    with pytest.raises(RuntimeError, match="^x: device 'cuda' requested but CUDA is not available"):
+        model.load()
