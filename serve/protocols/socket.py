@@ -118,7 +118,27 @@ class RefusePolling:
             f"only: connect with transports=['websocket']"))
 
 
+class CloseCode:
+    """engine.io closes WebSockets with `{"type": "websocket.close"}`, leaving out the code the ASGI spec defaults
+    to 1000; Ray's proxy reads `message["code"]` and logs a KeyError traceback for every closed connection. Fill
+    in the default."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+
+        async def send_with_code(message):
+            if message["type"] == "websocket.close" and "code" not in message:
+                message = {**message, "code": 1000}
+            await send(message)
+
+        await self.app(scope, receive, send_with_code)
+
+
 def socket_app(entry: Entry, runner):
     """The model's socket.io ASGI app (engine.io path checks left to PathDispatch)."""
-    app = socketio.ASGIApp(socket_server(entry, runner), socketio_path=None)
+    app = CloseCode(socketio.ASGIApp(socket_server(entry, runner), socketio_path=None))
     return RefusePolling(app, entry) if websocket_only(entry) else app
