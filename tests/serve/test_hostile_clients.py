@@ -42,9 +42,13 @@ def dog(shared) -> str:
     return "data:image/jpeg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
 
 
+def rss_mib(process_name: str) -> float:
+    processes = [p for p in psutil.process_iter(["cmdline"]) if process_name in " ".join(p.info["cmdline"] or [])]
+    return sum(p.memory_info().rss for p in processes) / 2**20
+
+
 def replica_rss_mib() -> float:
-    replicas = [p for p in psutil.process_iter(["cmdline"]) if "ServeReplica:yolo" in " ".join(p.info["cmdline"] or [])]
-    return sum(p.memory_info().rss for p in replicas) / 2**20
+    return rss_mib("ServeReplica:yolo")
 
 
 def open_request(port: int, content_length: int, body: bytes) -> socket.socket:
@@ -126,7 +130,22 @@ def test_overload_admits_what_it_can_answer_in_time_and_refuses_the_rest_at_once
             t0 = time.monotonic()
             await asyncio.gather(*(client(http, until) for _ in range(64)))
 
-    asyncio.run(overload())
+    memory = {"before": (replica_rss_mib(), rss_mib("ProxyActor"))}
+
+    async def watch_memory(until: float) -> None:
+        peak = (0.0, 0.0)
+        while time.monotonic() < until:
+            peak = tuple(max(a, b) for a, b in zip(peak, (replica_rss_mib(), rss_mib("ProxyActor"))))
+            await asyncio.sleep(0.5)
+        memory["peak"] = peak
+
+    async def overload_and_watch() -> None:
+        await asyncio.gather(overload(), watch_memory(time.monotonic() + 12))
+
+    asyncio.run(overload_and_watch())
+    time.sleep(3)
+    memory["after"] = (replica_rss_mib(), rss_mib("ProxyActor"))
+    print("replica / proxy RSS MiB: " + ", ".join(f"{k} {r:.0f} / {p:.0f}" for k, (r, p) in memory.items()))
     answered.sort()
     p50, p99 = answered[len(answered) // 2], answered[int(len(answered) * 0.99)]
     print(f"64 clients for 12 s: {len(answered)} answered (p50 {p50:.2f} s, p99 {p99:.2f} s), {len(refused)} "
@@ -136,6 +155,8 @@ def test_overload_admits_what_it_can_answer_in_time_and_refuses_the_rest_at_once
     # other work the proxy's own queue adds seconds, so the bound asserted is looser. Before the latency
     # budget (a fixed 32 in flight + 64 queued) admitted requests waited p99 21-32 s.
     assert refused and p99 <= 4 * LATENCY_BUDGET_S
+    # Before admission by latency budget: replica 372-466 -> ~1,000 MiB and kept; proxy 140-200 -> ~400 MiB.
+    assert memory["after"][0] - memory["before"][0] < 300
 
 
 async def connect(client: socketio.AsyncClient, url: str) -> None:
