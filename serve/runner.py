@@ -41,6 +41,9 @@ def build_model(entry: Entry, base_dir: Path, device: str = "cpu") -> Model:
 
 
 class ModelRunner:
+    """One model's data plane. `build` makes the (unloaded) model; `load()` calls it once. `metrics`: where
+    requests and batches are counted (default: the model's Ray metrics)."""
+
     def __init__(self, entry: Entry, build: Callable[[], Model], metrics: ModelMetrics | None = None):
         assert entry.serving is not None, "Docker-only entries are not served by Ray"
         self.entry = entry
@@ -49,7 +52,7 @@ class ModelRunner:
         batching = entry.serving.batching
         self.admission = Admission(entry.name, entry.serving.latency_budget_s, entry.serving.max_ongoing_requests,
                                    first_batch=batching.max_batch_size)
-        self.metrics = metrics or ModelMetrics(entry.name)
+        self.metrics = metrics if metrics is not None else ModelMetrics(entry.name)
         self.model: Model | None = None
         self.status = ModelStatus(state="loading")
         self.output_type = None  # known once the family's module imports
