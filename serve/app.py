@@ -2,12 +2,13 @@
 request), plus the catalog app at `/` (GET /, /healthz, /readyz, /metrics, unknown models).
 
 Builders (`build_model_app`, `build_catalog_app`) are what `serve deploy` configs import; the ASGI apps are
-built inside each replica (`__serve_build_asgi_app__`, from `serve/protocols/asgi.py`), because a socket.io server
-pickled at import time never fires its handlers.
+built inside each replica (`__serve_build_asgi_app__`, from `serve/protocols/asgi.py`), because a socket.io server pickled at import time never
+fires its handlers.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import partial
 from typing import Any
@@ -17,13 +18,29 @@ from ray import serve
 from serve.catalog import Entry, load_catalog
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.asgi import model_asgi_app
+from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
+
+log = logging.getLogger("ray.serve")
 
 
-def _device(entry: Entry) -> str:
-    """"cuda" when Ray gave this replica a GPU (num_gpus in its actor options), else "cpu"."""
-    import ray
+def cuda_available() -> bool:
+    import torch
 
-    return "cuda" if entry.specs.gpu and ray.get_gpu_ids() else "cpu"
+    return torch.cuda.is_available()
+
+
+def choose_device(entry: Entry, gpu_ids: list) -> str:
+    """"cuda" when Ray gave this replica a GPU (`gpu_ids`) and its family can use one, else "cpu". A GPU with an
+    image whose torch has no CUDA (the CPU build on a GPU node) falls back to CPU, saying which image to run,
+    instead of failing to load and keeping /readyz down."""
+    if not gpu_ids or entry.serving is None or entry.serving.implementation not in GPU_FAMILIES:
+        return "cpu"
+    if cuda_available():
+        return "cuda"
+    log.warning("%s: Ray gave this replica GPU %s but this image's torch has no CUDA; running on CPU. Run GPU "
+                "pods on the CUDA build of the image (tag suffix %r: deploy/Dockerfile, chart value "
+                "image.gpuTag)", entry.name, gpu_ids, GPU_IMAGE_SUFFIX)
+    return "cpu"
 
 
 @serve.deployment(name="ModelServer")
@@ -34,9 +51,12 @@ class ModelServer:
             bind_replica_grpc_to_loopback()
         from serve.runner import ModelRunner, build_model  # the family's framework is imported only in its replica
 
+        import ray
+
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
-        self.runner = ModelRunner(self.entry, partial(build_model, self.entry, loaded.base_dir, _device(self.entry)))
+        device = choose_device(self.entry, ray.get_gpu_ids())
+        self.runner = ModelRunner(self.entry, partial(build_model, self.entry, loaded.base_dir, device))
         self.runner.load()
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:

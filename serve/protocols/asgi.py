@@ -7,14 +7,10 @@ client, or uvicorn on a free port for a real socket.io client), so HTTP and sock
 
 from __future__ import annotations
 
-import socketio
-
 from serve.catalog import Entry
 from serve.protocols.body import BodyLimits
 from serve.protocols.http import model_http_app
-from serve.protocols.socket import socket_server
-
-SOCKET_PREFIX = "/socket.io"
+from serve.protocols.socket import SOCKET_PATH, socket_app
 
 
 class PathDispatch:
@@ -29,7 +25,7 @@ class PathDispatch:
         if scope["type"] in ("http", "websocket"):
             path, root = scope.get("path", ""), scope.get("root_path", "")
             local = path[len(root):] if root and path.startswith(root) else path
-            if self.socket_app and (local == SOCKET_PREFIX or local.startswith(SOCKET_PREFIX + "/")):
+            if self.socket_app and (local == SOCKET_PATH or local.startswith(SOCKET_PATH + "/")):
                 return await self.socket_app(scope, receive, send)
             if local == "":
                 scope = {**scope, "path": path + "/", "raw_path": (path + "/").encode()}
@@ -44,4 +40,4 @@ def model_asgi_app(entry: Entry, runner) -> PathDispatch:
                       gate=runner.admission.check)
     if entry.query.socket is None:
         return PathDispatch(http)
-    return PathDispatch(http, socketio.ASGIApp(socket_server(entry, runner), socketio_path=None))
+    return PathDispatch(http, socket_app(entry, runner))

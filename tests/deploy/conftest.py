@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import pytest
 
+from tests.helpers.deploy import with_busy_cpu_pool
 from tests.helpers.paths import MODELS_JSON
 
 
@@ -22,6 +23,16 @@ def kuberay_dir(shared: Path) -> Path:
     if not (folder / "ray.io_rayservices.yaml").is_file():
         pytest.fail(f"KubeRay 1.7.0 CRDs not found in {folder}", pytrace=False)
     return folder
+
+
+@pytest.fixture(scope="session")
+def busy_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """models.json edited by `with_busy_cpu_pool`."""
+    data = json.loads(MODELS_JSON.read_text())
+    with_busy_cpu_pool({e["name"]: e for e in data})
+    path = tmp_path_factory.mktemp("busy") / "models.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""The deployment tests' shared values: the repository's catalog, values that switch everything on, the chart
-rendered with the real Helm v4 engine, and comparisons between the chart's and the generator's objects."""
+"""The deployment tests' shared values: values that switch everything on, a catalog edit that needs a bigger CPU
+pool, the chart rendered with the real Helm v4 engine, and comparisons between the chart's and the generator's
+objects."""
 
 from __future__ import annotations
 
@@ -27,15 +28,23 @@ EVERYTHING: dict[str, Any] = {
                         "nodeSelector": {"pool": "cpu"}},
             "gpuPool": {"gpusPerPod": 2}},
     "serve": {"port": 9000},
-    "ingress": {"host": "models.example.com", "tls": {"enabled": True, "secretName": "models-tls"},
+    "ingress": {"enabled": True, "host": "models.example.com", "tls": {"enabled": True, "secretName": "models-tls"},
                 "annotations": {"example.com/team": "ml", "nginx.ingress.kubernetes.io/proxy-body-size": "50m"},
                 "timeoutSeconds": 86400},
     "httpRoute": {"enabled": True, "parentRefs": [{"name": "gw", "namespace": "gateways", "sectionName": "https"}],
                   "hostnames": ["models.example.com"]},
     "monitoring": {"serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}},
-    "pdb": {"minAvailable": 2},
+    "pdb": {"maxUnavailable": 2},
     "networkPolicy": {"metricsFrom": []},
 }
+
+
+def with_busy_cpu_pool(entries: dict[str, dict[str, Any]]) -> None:
+    """object-detection keeps 3 replicas of 1.5 CPUs: the CPU pool needs 2 pods or more (4 CPUs a pod by default,
+    2 in EVERYTHING), so a PodDisruptionBudget is rendered for it."""
+    serving = entries["object-detection"]["serving"]
+    serving["autoscaling"] = {"min_replicas": 3, "max_replicas": 3}
+    serving["resources"] = {"num_cpus": 1.5}
 
 
 def render_chart(values: dict[str, Any] | None, release: str = RELEASE, namespace: str = "ml") -> dict[str, str]:

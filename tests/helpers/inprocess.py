@@ -19,6 +19,7 @@ from PIL import Image
 
 from serve.catalog import Entry, parse_catalog
 from serve.metrics import ModelMetrics
+from serve.model import StageTimings
 from serve.protocols.asgi import model_asgi_app
 from serve.runner import ModelRunner, build_model
 from tests.helpers.paths import REPO
@@ -44,15 +45,17 @@ class CountingMetrics(ModelMetrics):
         super().__init__(model)
         self.requests_seen: list[tuple[str, int]] = []
         self.batches_seen: list[int] = []
+        self.stages_seen: list[StageTimings] = []
         self.dropped_seen = 0
 
     def request(self, transport: str, status: int, seconds: float) -> None:
         self.requests_seen.append((transport, status))
         super().request(transport, status, seconds)
 
-    def batch(self, size: int, inference_s: float, waits: list[float]) -> None:
+    def batch(self, size: int, inference_s: float, waits: list[float], stages: StageTimings) -> None:
         self.batches_seen.append(size)
-        super().batch(size, inference_s, waits)
+        self.stages_seen.append(stages)
+        super().batch(size, inference_s, waits, stages)
 
     def dropped(self, count: int = 1) -> None:
         self.dropped_seen += count

@@ -203,7 +203,9 @@ def test_overload_is_refused_before_the_body_is_read(fixture_families):
     async def scenario():
         async with asgi_client(runner) as client:
             busy = asyncio.ensure_future(client.post("/slow/query_once", json={"data": image_uri()}))
-            while runner.admission.in_flight == 0:
+            for _ in range(1000):  # until the first request holds the slot (10 s at most)
+                if runner.admission.in_flight:
+                    break
                 await asyncio.sleep(0.01)
             refused = await asyncio.wait_for(client.post("/slow/query_once", content=never(),
                                                          headers={"content-type": "application/json"}), 3)

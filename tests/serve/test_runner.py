@@ -54,6 +54,7 @@ def test_concurrent_requests_share_batches_and_the_wait_shows_in_their_timings(f
     assert [r.id for r in responses] == [0, 1, 2, 3]
     assert runner.model.batch_sizes == [1, 3] and [r.batch_size for r in responses] == [1, 3, 3, 3]
     assert all(r.timings.inference_ms >= 300 for r in responses)  # the family sleeps 0.3 s per batch
+    assert [round(stages.predict, 1) >= 0.3 for stages in runner.metrics.stages_seen] == [True, True]
     assert all(r.timings.queue_ms >= 100 for r in responses[1:])  # they waited for the first batch to end
     assert sorted(runner.metrics.requests_seen) == [("http", 200)] + [("socketio", 200)] * 3
 
