@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench
+.PHONY: serve test test-fast bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ serve: $(STAMP)  ## serve models.json on 127.0.0.1:8000 with embedded Ray
 
 test: $(STAMP)  ## run every test, the slow ones (real Ray Serve, real models) included
 	$(VENV)/bin/python -m pytest
+
+test-fast: $(STAMP)  ## the inner loop: every test not marked slow (no Ray, no real model runs; about a minute)
+	$(VENV)/bin/python -m pytest -m "not slow"
 
 bench: $(STAMP)  ## raw vs served vs plain-uvicorn figures for YOLO
 	$(VENV)/bin/python -m loadtest.bench --model yolo

@@ -2,24 +2,22 @@
 request), plus the catalog app at `/` (GET /, /healthz, /readyz, /metrics, unknown models).
 
 Builders (`build_model_app`, `build_catalog_app`) are what `serve deploy` configs import; the ASGI apps are
-built inside each replica (`__serve_build_asgi_app__`), because a socket.io server pickled at import time never
+built inside each replica (`__serve_build_asgi_app__`, from `serve/protocols/asgi.py`), because a socket.io server pickled at import time never
 fires its handlers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+from functools import partial
 from typing import Any
 
 from ray import serve
 
 from serve.catalog import Entry, load_catalog
 from serve.local_only import bind_replica_grpc_to_loopback
-from serve.protocols.body import BodyLimits
-from serve.protocols.http import model_http_app
-from serve.protocols.socket import SOCKET_PATH, socket_app
+from serve.protocols.asgi import model_asgi_app
 from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
 
 log = logging.getLogger("ray.serve")
@@ -45,38 +43,20 @@ def choose_device(entry: Entry, gpu_ids: list) -> str:
     return "cpu"
 
 
-class PathDispatch:
-    """Send `/<name>/socket.io/...` to engine.io and everything else to FastAPI. Serve passes the full path
-    with the route prefix as `root_path`, which engine.io's own path check does not understand; and
-    `GET /<name>` (no slash) is answered by the app's `/` route instead of a redirect."""
-
-    def __init__(self, http_app, socket_app=None):
-        self.http_app, self.socket_app = http_app, socket_app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] in ("http", "websocket"):
-            path, root = scope.get("path", ""), scope.get("root_path", "")
-            local = path[len(root):] if root and path.startswith(root) else path
-            if self.socket_app and (local == SOCKET_PATH or local.startswith(SOCKET_PATH + "/")):
-                return await self.socket_app(scope, receive, send)
-            if local == "":
-                scope = {**scope, "path": path + "/", "raw_path": (path + "/").encode()}
-        return await self.http_app(scope, receive, send)
-
-
 @serve.deployment(name="ModelServer")
 @serve.ingress()
 class ModelServer:
     def __init__(self, catalog: str, model: str):
         if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
             bind_replica_grpc_to_loopback()
-        from serve.runner import ModelRunner  # the family's framework is imported only in its replica
+        from serve.runner import ModelRunner, build_model  # the family's framework is imported only in its replica
 
         import ray
 
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
-        self.runner = ModelRunner(self.entry, loaded.base_dir, choose_device(self.entry, ray.get_gpu_ids()))
+        device = choose_device(self.entry, ray.get_gpu_ids())
+        self.runner = ModelRunner(self.entry, partial(build_model, self.entry, loaded.base_dir, device))
         self.runner.load()
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
@@ -85,12 +65,7 @@ class ModelServer:
                               user_config.get("batch_wait_timeout_s", batching.batch_wait_timeout_s))
 
     def __serve_build_asgi_app__(self):
-        limits = self.entry.serving.limits
-        http = BodyLimits(model_http_app(self.entry, self.runner), limits.max_body_bytes, limits.body_timeout_s,
-                          gate=self.runner.admission.check)
-        if self.entry.query.socket is None:
-            return PathDispatch(http)
-        return PathDispatch(http, socket_app(self.entry, self.runner))
+        return model_asgi_app(self.entry, self.runner)
 
     def check_health(self) -> None:
         """Serve calls this every health_check_period_s; a failed load is reported, not fatal (the replica

@@ -219,7 +219,7 @@ class WeightsFile(Strict):
 
 
 class Batching(Strict):
-    max_batch_size: int = Field(8, ge=1, le=256, description="largest batch @serve.batch assembles")
+    max_batch_size: int = Field(8, ge=1, le=256, description="largest batch a replica assembles")
     batch_wait_timeout_s: float = Field(0.005, ge=0, le=1, description="how long a batch waits to fill")
 
 
@@ -315,7 +315,7 @@ class Serving(Strict):
     @model_validator(mode="after")
     def _batch_fits(self) -> Serving:
         if self.max_ongoing_requests < self.batching.max_batch_size:
-            # Serve caps a batch at max_ongoing_requests: a larger max_batch_size would never fill.
+            # A replica admits at most max_ongoing_requests at once: a larger max_batch_size would never fill.
             raise ValueError(
                 f"max_ongoing_requests {self.max_ongoing_requests} < batching.max_batch_size "
                 f"{self.batching.max_batch_size}: batches could never fill; raise max_ongoing_requests"

@@ -1,8 +1,9 @@
 """The protocol-neutral data plane of one model replica: load the family, admit, decode, batch, infer.
 
-HTTP and socket.io both call `ModelRunner.query`; it knows nothing of either. Batching uses Ray Serve's
-`@serve.batch`; the model itself runs in a worker thread so the event loop keeps accepting (and dropping
-stale socket.io frames) while a batch computes.
+HTTP and socket.io both call `ModelRunner.query`; it knows nothing of either, nor of Ray. Batching is
+`serve.batching.BatchQueue`; the model itself runs in a worker thread so the event loop keeps accepting (and
+dropping stale socket.io frames) while a batch computes. The runner is given a function that builds its (unloaded)
+model: the Serve replica passes `build_model` bound to the catalog entry, tests pass their fixture families.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from ray import serve
 
+from serve.admission import Admission
+from serve.batching import BatchQueue
 from serve.catalog import Entry
 from serve.codecs import decode_image, encode_image
-from serve.admission import Admission
 from serve.errors import InvalidPayload, ModelUnavailable, ServeError
 from serve.metrics import ModelMetrics
 from serve.model import Model, ModelSpec
@@ -39,25 +41,28 @@ def build_model(entry: Entry, base_dir: Path, device: str = "cpu") -> Model:
 
 
 class ModelRunner:
-    def __init__(self, entry: Entry, base_dir: Path, device: str = "cpu"):
+    """One model's data plane. `build` makes the (unloaded) model; `load()` calls it once. `metrics`: where
+    requests and batches are counted (default: the model's Ray metrics)."""
+
+    def __init__(self, entry: Entry, build: Callable[[], Model], metrics: ModelMetrics | None = None):
         assert entry.serving is not None, "Docker-only entries are not served by Ray"
         self.entry = entry
-        self.base_dir = base_dir
-        self.device = device
+        self.build = build
         self.limits = entry.serving.limits
+        batching = entry.serving.batching
         self.admission = Admission(entry.name, entry.serving.latency_budget_s, entry.serving.max_ongoing_requests,
-                                   first_batch=entry.serving.batching.max_batch_size)
-        self.metrics = ModelMetrics(entry.name)
+                                   first_batch=batching.max_batch_size)
+        self.metrics = metrics if metrics is not None else ModelMetrics(entry.name)
         self.model: Model | None = None
         self.status = ModelStatus(state="loading")
         self.output_type = None  # known once the family's module imports
-        self.configure(entry.serving.batching.max_batch_size, entry.serving.batching.batch_wait_timeout_s)
+        self.batches = BatchQueue(self._infer_batch, batching.max_batch_size, batching.batch_wait_timeout_s)
 
     def load(self) -> None:
         """Load the weights; a failure is kept as the model's status instead of killing the replica."""
         t0 = time.perf_counter()
         try:
-            model = build_model(self.entry, self.base_dir, self.device)
+            model = self.build()
             self.output_type = type(model).output_type
             model.load()
         except Exception as exc:  # any loader error: keep serving the others, report why
@@ -74,8 +79,7 @@ class ModelRunner:
         return describe(self.entry, self.status, self.output_type)
 
     def configure(self, max_batch_size: int, batch_wait_timeout_s: float) -> None:
-        self._infer_batch.set_max_batch_size(max_batch_size)
-        self._infer_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self.batches.configure(max_batch_size, batch_wait_timeout_s)
 
     async def query(self, request: QueryRequest, transport: str) -> QueryResponse:
         """Decode one payload and run it in the next batch, counting the request by transport and status.
@@ -101,7 +105,7 @@ class ModelRunner:
         try:
             # Decoding (PIL releases the GIL) runs beside the model's thread, not on the event loop.
             image = await asyncio.to_thread(decode_image, request.data, self.limits.max_bytes, self.limits.max_pixels)
-            result, batch_size, queue_s, inference_s = await self._infer_batch((image, time.perf_counter()))
+            result, batch_size, queue_s, inference_s = await self.batches.submit((image, time.perf_counter()))
             answered = True
             drawn = await asyncio.to_thread(self._draw, image, result) if request.render else None
             total_s = time.perf_counter() - start
@@ -114,7 +118,6 @@ class ModelRunner:
     def _draw(self, image: np.ndarray, result) -> str:
         return encode_image(self.model.render(image, result))
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def _infer_batch(self, items: list[tuple[np.ndarray, float]]) -> list[tuple]:
         started = time.perf_counter()
         waits = [started - enqueued for _, enqueued in items]

@@ -43,13 +43,15 @@ def is_json(content_type: str | None) -> bool:
 
 
 def as_serve_error(exc: Exception, content_type: str | None = None) -> ServeError:
-    """Map framework exceptions onto our hierarchy; anything unexpected becomes a bare 500."""
+    """Map framework exceptions onto our hierarchy; anything unexpected becomes a bare 500. `content_type`: the
+    HTTP request's ("" when it sent none); None outside HTTP."""
     if isinstance(exc, ServeError):
         return exc
     if isinstance(exc, RequestValidationError):
         errors = exc.errors()
-        if content_type and not is_json(content_type):
-            return UnsupportedMediaType(f"the body must be JSON sent as application/json, not {content_type:.60}")
+        if content_type is not None and not is_json(content_type):  # "": a body sent without a Content-Type
+            sent = f"not {content_type:.60}" if content_type else "and no Content-Type was sent"
+            return UnsupportedMediaType(f"the body must be JSON sent as application/json, {sent}")
         if any(e.get("type") == "json_invalid" for e in errors):
             return InvalidJSON("the body is not valid JSON")
         if [tuple(e["loc"]) for e in errors] == [("body",)] and errors[0].get("type") == "missing":
@@ -68,7 +70,7 @@ def as_serve_error(exc: Exception, content_type: str | None = None) -> ServeErro
 
 def install_error_handlers(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(as_serve_error(exc, request.headers.get("content-type")))
+        return error_response(as_serve_error(exc, request.headers.get("content-type", "")))
 
     for exc_type in (ServeError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handle)

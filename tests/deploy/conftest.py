@@ -1,5 +1,5 @@
-"""Fixtures for the deployment tests: the repository's models.json, the KubeRay CRDs from the shared folder
-(missing: fail, not skip), the chart rendered with the real Helm v4 engine, and bad catalogs."""
+"""Fixtures for the deployment tests: the KubeRay CRDs from the shared folder (missing: the tests that validate
+KubeRay objects fail, not skip), and bad catalogs. Shared values and chart rendering: tests/helpers/deploy.py."""
 
 from __future__ import annotations
 
@@ -9,58 +9,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-import yaml
 
-from deploy.settings import deep_merge
-
-REPO = Path(__file__).resolve().parents[2]
-MODELS_JSON = REPO / "models.json"
-CHART = REPO / "deploy" / "helm" / "runway-models"
-KUBE_VERSION = "1.33"
-RELEASE = "runway-models"
-#: Values that switch every optional object on and move most knobs off their defaults.
-EVERYTHING: dict[str, Any] = {
-    "nameOverride": "rm",
-    "image": {"repository": "registry.example.com/ml/runway-models", "tag": "2026.11", "pullPolicy": "Always"},
-    "imagePullSecrets": [{"name": "regcred"}],
-    "weights": {"source": "pvc", "claimName": "model-weights", "mountPath": "/weights-root"},
-    "ray": {"authMode": "disabled", "head": {"hostsReplicas": True, "nodeSelector": {"pool": "system"},
-                                             "tolerations": [{"key": "dedicated", "operator": "Exists"}]},
-            "cpuPool": {"resources": {"requests": {"cpu": 2, "memory": "4Gi"}, "limits": {"cpu": 2, "memory": "4Gi"}},
-                        "nodeSelector": {"pool": "cpu"}},
-            "gpuPool": {"gpusPerPod": 2}},
-    "serve": {"port": 9000},
-    "ingress": {"enabled": True, "host": "models.example.com", "tls": {"enabled": True, "secretName": "models-tls"},
-                "annotations": {"example.com/team": "ml", "nginx.ingress.kubernetes.io/proxy-body-size": "50m"},
-                "timeoutSeconds": 86400},
-    "httpRoute": {"enabled": True, "parentRefs": [{"name": "gw", "namespace": "gateways", "sectionName": "https"}],
-                  "hostnames": ["models.example.com"]},
-    "monitoring": {"serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}},
-    "pdb": {"maxUnavailable": 2},
-    "networkPolicy": {"metricsFrom": []},
-}
+from tests.helpers.deploy import with_busy_cpu_pool
+from tests.helpers.paths import MODELS_JSON
 
 
 @pytest.fixture(scope="session")
 def kuberay_dir(shared: Path) -> Path:
+    """For tests that validate KubeRay objects themselves. The generator finds the same folder on its own
+    ($RUNWAY_SHARED/schemas, set by tests/conftest.py) and says "CRDs not found" when it is missing; tests that
+    need nothing from the shared folder do not ask for it."""
     folder = shared / "schemas" / "kuberay-v1.7.0"
     if not (folder / "ray.io_rayservices.yaml").is_file():
         pytest.fail(f"KubeRay 1.7.0 CRDs not found in {folder}", pytrace=False)
     return folder
-
-
-@pytest.fixture(autouse=True)
-def _schemas_env(monkeypatch: pytest.MonkeyPatch, kuberay_dir: Path) -> None:
-    """The generator finds the CRDs where the shared fixture found them."""
-    monkeypatch.setenv("RUNWAY_KUBERAY_SCHEMAS", str(kuberay_dir))
-
-
-def with_busy_cpu_pool(entries: dict[str, dict[str, Any]]) -> None:
-    """object-detection keeps 3 replicas of 1.5 CPUs: the CPU pool needs 2 pods or more (4 CPUs a pod by default,
-    2 in EVERYTHING), so a PodDisruptionBudget is rendered for it."""
-    serving = entries["object-detection"]["serving"]
-    serving["autoscaling"] = {"min_replicas": 3, "max_replicas": 3}
-    serving["resources"] = {"num_cpus": 1.5}
 
 
 @pytest.fixture(scope="session")
@@ -95,54 +57,3 @@ def write_catalog(tmp_path: Path, raw_catalog: list[dict[str, Any]]) -> Callable
     return make
 
 
-def render_chart(values: dict[str, Any] | None, release: str = RELEASE, namespace: str = "ml") -> dict[str, str]:
-    from helm_python.chart import Chart
-
-    with Chart.load(str(CHART)) as chart:
-        return chart.render(values or {}, name=release, namespace=namespace)
-
-
-def chart_objects(values: dict[str, Any] | None, release: str = RELEASE) -> list[dict[str, Any]]:
-    """Every object the chart renders (NOTES.txt left out), parsed."""
-    objects = []
-    for path, text in sorted(render_chart(values, release).items()):
-        if not path.endswith(".txt"):
-            objects += [doc for doc in yaml.safe_load_all(text) if doc]
-    return objects
-
-
-def normalise(obj: dict[str, Any]) -> dict[str, Any]:
-    """What may differ between the chart and the generator: who manages the object (Helm / the generator) and
-    the YAML text of serveConfigV2 (compared parsed)."""
-    obj = copy.deepcopy(obj)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "app.kubernetes.io/managed-by" in node:
-                node["app.kubernetes.io/managed-by"] = "<managed-by>"
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(obj)
-    if obj.get("kind") == "RayService":
-        obj["spec"]["serveConfigV2"] = yaml.safe_load(obj["spec"]["serveConfigV2"])
-    return obj
-
-
-def by_identity(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(o["kind"], o["metadata"]["name"]): normalise(o) for o in objects}
-
-
-def merged(*parts: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for part in parts:
-        result = deep_merge(result, part)
-    return result
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    """Every file under folder with its bytes (to prove a folder was left untouched)."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

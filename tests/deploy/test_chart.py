@@ -14,9 +14,10 @@ from deploy.generate import render
 from deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION
 from deploy.validate import validate_objects
 from serve.catalog import PUBLIC_CATALOG_PATHS
-from tests.deploy.conftest import (
-    CHART, EVERYTHING, KUBE_VERSION, MODELS_JSON, RELEASE, by_identity, chart_objects, merged, render_chart,
+from tests.helpers.deploy import (
+    CHART, EVERYTHING, KUBE_VERSION, RELEASE, by_identity, chart_objects, merged, render_chart,
 )
+from tests.helpers.paths import MODELS_JSON
 
 @pytest.fixture(scope="module")
 def generated_values() -> dict:

@@ -9,7 +9,7 @@ import pytest
 
 import deploy.cli
 from serve.cli import main
-from tests.deploy.conftest import MODELS_JSON, REPO
+from tests.helpers.paths import MODELS_JSON, REPO
 
 
 def test_runway_models_generate_runs_the_generator(tmp_path, capsys):

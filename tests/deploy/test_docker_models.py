@@ -9,7 +9,8 @@ import pytest
 
 from deploy.generate import render
 from deploy.validate import validate_objects
-from tests.deploy.conftest import EVERYTHING, KUBE_VERSION, MODELS_JSON, merged, render_chart
+from tests.helpers.deploy import EVERYTHING, KUBE_VERSION, merged, render_chart
+from tests.helpers.paths import MODELS_JSON
 
 
 #: The Ingress (off by default: ingress-nginx is retired) is what routes Docker-only entries by regex.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from deploy.settings import Settings
-from tests.deploy.conftest import REPO
+from tests.helpers.paths import REPO
 
 DOCKERFILE = (REPO / "deploy" / "Dockerfile").read_text()
 

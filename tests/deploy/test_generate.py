@@ -13,7 +13,8 @@ from deploy import DeployError
 from deploy.generate import generate
 from deploy.cli import add_parser, main
 from deploy.output import MARKER
-from tests.deploy.conftest import MODELS_JSON, tree
+from tests.helpers.deploy import tree
+from tests.helpers.paths import MODELS_JSON
 
 
 def _all_files(out: Path) -> set[str]:
@@ -234,7 +235,7 @@ def test_generated_names_are_stable(tmp_path):
 def test_the_values_example_in_the_docs_generates(tmp_path):
     import re
 
-    from tests.deploy.conftest import REPO
+    from tests.helpers.paths import REPO
 
     doc = (REPO / "docs" / "deploy.md").read_text()
     example = re.search(r"```yaml\n(# my-values.yaml\n.*?)```", doc, re.S)

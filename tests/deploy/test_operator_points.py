@@ -22,10 +22,10 @@ from deploy.validate import RAYSERVICE_UPGRADE_TYPES, validate_objects
 from serve.catalog import load_catalog
 from serve.protocols.socket import websocket_only
 from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
-from tests.deploy.conftest import (
-    CHART, EVERYTHING, KUBE_VERSION, MODELS_JSON, REPO, by_identity, chart_objects, merged, render_chart,
-    with_busy_cpu_pool,
+from tests.helpers.deploy import (
+    CHART, EVERYTHING, KUBE_VERSION, by_identity, chart_objects, merged, render_chart, with_busy_cpu_pool,
 )
+from tests.helpers.paths import MODELS_JSON, REPO
 
 APP_VERSION = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
 REPOSITORY = Settings().image.repository

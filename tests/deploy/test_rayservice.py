@@ -10,7 +10,8 @@ import yaml
 from deploy.crd import apply_defaults, to_json_schema, validate_custom_resource, version_schema, load_crd
 from deploy.generate import render
 from deploy.validate import validate_objects
-from tests.deploy.conftest import EVERYTHING, KUBE_VERSION, MODELS_JSON
+from tests.helpers.deploy import EVERYTHING, KUBE_VERSION
+from tests.helpers.paths import MODELS_JSON
 
 
 @pytest.fixture(scope="module")

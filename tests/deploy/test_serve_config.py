@@ -7,7 +7,7 @@ import yaml
 
 from deploy.generate import render
 from deploy.serve_config import MODEL_DEPLOYMENT, MODEL_IMPORT_PATH, validate_serve_config
-from tests.deploy.conftest import MODELS_JSON
+from tests.helpers.paths import MODELS_JSON
 
 
 @pytest.fixture(scope="module")

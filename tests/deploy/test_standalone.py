@@ -10,7 +10,8 @@ import yaml
 from deploy.generate import render
 from deploy.serve_config import validate_serve_config
 from deploy.validate import validate_objects
-from tests.deploy.conftest import KUBE_VERSION, MODELS_JSON
+from tests.helpers.deploy import KUBE_VERSION
+from tests.helpers.paths import MODELS_JSON
 
 
 def _objects(name: str, **kwargs) -> dict[str, dict]:

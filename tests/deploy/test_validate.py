@@ -8,7 +8,8 @@ import pytest
 
 from deploy.generate import render
 from deploy.validate import check_kube_version, validate_objects
-from tests.deploy.conftest import EVERYTHING, KUBE_VERSION, MODELS_JSON
+from tests.helpers.deploy import EVERYTHING, KUBE_VERSION
+from tests.helpers.paths import MODELS_JSON
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ check (its own legacy BasicLSTMCell restores the LSTM by name from the same chec
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 
@@ -18,13 +17,7 @@ from models.im2txt.checkpoint import Im2txtNet, build_from_checkpoint, read_chec
 from models.im2txt.inception_v3 import BLOCKS, BN_EPSILON, STEM, Conv, Fork, InceptionV3
 from models.im2txt.model import Im2txtModel, beam_search, resize_bilinear_legacy
 from serve.model import ModelSpec
-
-WORDS = ["a", "<S>", "</S>", "on", "of", "the", "in", "with", "and", "is", "man", "to", "sitting", "an", "two",
-         "at", "standing", "people", "are", "next", "white", "woman", "table", "street", "holding", "large",
-         "person", "down", "top", "group", "cat", "dog", "plate", "field", "tennis", "red", "black", "train",
-         "pizza", "room", "bed", "water", "riding", "front", "small", "near", "young", "playing", "food", "up"]
-VOCAB = len(WORDS) + 1 + 2  # + <UNK>, + 2 ids past the word list (the released model has 12000 > words)
-EMBED = UNITS = 512
+from tests.helpers.im2txt import UNITS, WORDS, random_variables, write_checkpoint
 
 # A sample of names from the released model's variable list (its naming quirks included)
 RELEASED_NAMES = [
@@ -37,44 +30,6 @@ RELEASED_NAMES = [
     "seq_embedding/map", "lstm/basic_lstm_cell/kernel", "lstm/basic_lstm_cell/bias", "logits/weights",
     "logits/biases", "global_step",
 ]
-
-
-def random_variables(seed=0) -> dict[str, np.ndarray]:
-    return dict(_random_variables(seed))  # a fresh dict; the (read-only) arrays are shared
-
-
-@functools.cache
-def _random_variables(seed: int) -> dict[str, np.ndarray]:
-    """im2txt's variables with plausible random values (He-scaled convs so 94 layers neither vanish nor blow up)."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for layer in InceptionV3().convs():
-        o, i, kh, kw = layer.conv.weight.shape
-        out[f"{layer.tf_name}/weights"] = rng.normal(0, math.sqrt(2 / (i * kh * kw)), (kh, kw, i, o))
-        out[f"{layer.tf_name}/BatchNorm/beta"] = rng.normal(0, 0.1, o)
-        out[f"{layer.tf_name}/BatchNorm/moving_mean"] = rng.normal(0, 0.1, o)
-        out[f"{layer.tf_name}/BatchNorm/moving_variance"] = rng.uniform(0.8, 1.2, o)
-    out["image_embedding/weights"] = rng.normal(0, 0.05, (2048, EMBED))
-    out["seq_embedding/map"] = rng.normal(0, 0.5, (VOCAB, EMBED))
-    out["lstm/basic_lstm_cell/kernel"] = rng.normal(0, 0.05, (EMBED + UNITS, 4 * UNITS))
-    out["lstm/basic_lstm_cell/bias"] = rng.normal(0, 0.1, 4 * UNITS)
-    out["logits/weights"] = rng.normal(0, 0.2, (UNITS, VOCAB))
-    out["logits/biases"] = rng.normal(0, 0.5, VOCAB)
-    out = {k: v.astype(np.float32) for k, v in out.items()}
-    out["global_step"] = np.int64(2000000)
-    return out
-
-
-def write_checkpoint(prefix, variables: dict[str, np.ndarray]) -> None:
-    """A TF1 Saver checkpoint, written in graph mode as im2txt's training did."""
-    import tensorflow as tf
-
-    with tf.Graph().as_default():
-        tf_vars = {name: tf.compat.v1.Variable(tf.compat.v1.placeholder_with_default(value, np.shape(value)),
-                                               name=f"v{n}") for n, (name, value) in enumerate(variables.items())}
-        with tf.compat.v1.Session() as sess:
-            sess.run(tf.compat.v1.global_variables_initializer())
-            tf.compat.v1.train.Saver(tf_vars).save(sess, str(prefix), write_meta_graph=False)
 
 
 @pytest.fixture(scope="module")

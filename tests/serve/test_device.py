@@ -12,7 +12,7 @@ import torch
 from serve.app import choose_device
 from serve.catalog import load_catalog
 from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
-from tests.deploy.conftest import MODELS_JSON
+from tests.helpers.paths import MODELS_JSON
 
 
 @pytest.fixture(scope="module")

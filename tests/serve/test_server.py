@@ -18,6 +18,7 @@ import socketio
 from PIL import Image
 
 from loadtest.servers import REPO, LocalServer
+from tests.helpers.im2txt import WORDS, write_random_im2txt
 
 pytestmark = pytest.mark.slow
 CATALOG = json.loads((REPO / "models.json").read_text())
@@ -53,18 +54,10 @@ def test_catalog(tmp_path: Path, shared: Path) -> list[dict]:
     captioner = json.loads((REPO / "examples/im2txt.json").read_text())[0]
     captioner.update(name="im2txt-random", containerId="im2txt-random", port=33305)
     captioner["serving"]["resources"] = {"num_cpus": 0.05}
-    captioner["serving"]["weights"]["checkpoint"]["path"] = str(im2txt_checkpoint(tmp_path))
-    captioner["serving"]["weights"]["vocab"]["path"] = str(tmp_path / "word_counts.txt")
+    checkpoint, vocab = write_random_im2txt(tmp_path)
+    captioner["serving"]["weights"]["checkpoint"]["path"] = str(checkpoint)
+    captioner["serving"]["weights"]["vocab"]["path"] = str(vocab)
     return CATALOG + [broken, tight, pair, auto, captioner]
-
-
-def im2txt_checkpoint(folder: Path) -> Path:
-    """A real-format im2txt checkpoint with random weights (no released weights on this machine)."""
-    from tests.models.test_im2txt import WORDS, random_variables, write_checkpoint
-
-    write_checkpoint(folder / "model.ckpt-2000000", random_variables())
-    (folder / "word_counts.txt").write_text("".join(f"{w} {1000 - i}\n" for i, w in enumerate(WORDS)))
-    return folder / "model.ckpt-2000000.index"
 
 
 test_catalog.__test__ = False  # a helper, not a test
@@ -136,8 +129,6 @@ def test_object_detection_openpose_movenet_over_http(server, dog, shared):
 def test_im2txt_captions_over_http(server, dog):
     """The captioner's full path through Serve on a real photo; its weights are random, so only the shape of the
     answer is checked: captions of vocabulary words, best first."""
-    from tests.models.test_im2txt import WORDS
-
     response = httpx.post(f"{server.url}/im2txt-random/query_once", json={"data": dog}, timeout=120)
     assert response.status_code == 200, response.text
     captions = response.json()["result"]["captions"]
