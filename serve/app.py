@@ -20,6 +20,9 @@ from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.body import BodyLimits
 from serve.protocols.http import model_http_app
 from serve.protocols.socket import socket_server
+from serve.protocols.v2 import V2Model
+from serve.protocols.v2_grpc import GRPCInference
+from serve.protocols.v2_http import call_asgi, error_body as v2_error_body, is_v2_path, model_router
 
 SOCKET_PREFIX = "/socket.io"
 
@@ -52,7 +55,7 @@ class PathDispatch:
 
 @serve.deployment(name="ModelServer")
 @serve.ingress()
-class ModelServer:
+class ModelServer(GRPCInference):
     def __init__(self, catalog: str, model: str):
         if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
             bind_replica_grpc_to_loopback()
@@ -62,6 +65,7 @@ class ModelServer:
         self.entry = loaded.get(model)
         self.runner = ModelRunner(self.entry, loaded.base_dir, _device(self.entry))
         self.runner.load()
+        self.v2 = V2Model(self.entry, self.runner)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         batching = self.entry.serving.batching
@@ -70,12 +74,18 @@ class ModelServer:
 
     def __serve_build_asgi_app__(self):
         limits = self.entry.serving.limits
-        http = BodyLimits(model_http_app(self.entry, self.runner), limits.max_body_bytes, limits.body_timeout_s,
-                          gate=self.runner.admission.check)
-        if self.entry.query.socket is None:
-            return PathDispatch(http)
-        sockets = socketio.ASGIApp(socket_server(self.entry, self.runner), socketio_path=None)
-        return PathDispatch(http, sockets)
+        routes = model_http_app(self.entry, self.runner, (model_router(self.v2),))
+        http = BodyLimits(routes, limits.max_body_bytes, limits.body_timeout_s, gate=self.runner.admission.check,
+                          error_body=lambda scope, error: v2_error_body(error) if is_v2_path(scope) else None)
+        sockets = None
+        if self.entry.query.socket is not None:
+            sockets = socketio.ASGIApp(socket_server(self.entry, self.runner), socketio_path=None)
+        self.asgi = PathDispatch(http, sockets)
+        return self.asgi
+
+    async def v2_http(self, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes):
+        """A v2 request the catalog app received at `/v2/...`, answered by this replica's own routes."""
+        return await call_asgi(self.asgi, self.entry.route_prefix, method, path, headers, body)
 
     def check_health(self) -> None:
         """Serve calls this every health_check_period_s; a failed load is reported, not fatal (the replica
