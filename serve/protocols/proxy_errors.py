@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 from serve.errors import ModelUnavailable, Overloaded, ServeError
 
@@ -88,7 +89,13 @@ class ProxyErrors:
 
 
 def middlewares() -> list:
-    """What Ray's proxy calls (PROXY_CALLBACK): the list of Starlette middlewares it wraps its app in."""
+    """What Ray's proxy calls (PROXY_CALLBACK): the list of Starlette middlewares it wraps its app in. In local mode
+    it also keeps the proxy's gRPC server on loopback (the one hook that runs in the proxy before it starts)."""
     from starlette.middleware import Middleware
+
+    if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
+        from serve.local_only import bind_proxy_grpc_to_loopback
+
+        bind_proxy_grpc_to_loopback()
 
     return [Middleware(ProxyErrors)]

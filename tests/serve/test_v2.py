@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import httpx
 import numpy as np
+import psutil
 import pytest
 import tritonclient.grpc as tgrpc
 import tritonclient.grpc.aio as tgrpc_aio
@@ -67,6 +68,13 @@ def assert_right_answer(name: str, result) -> None:
         assert (result.as_numpy("keypoints")[0, 0, :, 2] > 0).sum() >= 15
     else:  # movenet
         assert (result.as_numpy("keypoints")[0, :, 2] > 0.3).sum() >= 10
+
+
+def test_grpc_listens_on_loopback_only(server):
+    """Serve's gRPC proxy binds [::] whatever the host; local mode rebinds it (serve/local_only.py)."""
+    listeners = [(c.laddr.ip, c.pid) for c in psutil.net_connections("inet")
+                 if c.status == psutil.CONN_LISTEN and c.laddr.port == GRPC_PORT]
+    assert listeners and all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for ip, _ in listeners), listeners
 
 
 def test_health_and_metadata_over_http_and_grpc(server):
