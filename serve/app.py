@@ -21,7 +21,7 @@ from serve.protocols.body import BodyLimits
 from serve.protocols.http import model_http_app
 from serve.protocols.socket import socket_server
 from serve.protocols.v2 import V2Model
-from serve.protocols.v2_grpc import GRPCInference
+from serve.protocols.v2_grpc import GRPCInference, importable_messages
 from serve.protocols.v2_http import call_asgi, error_body as v2_error_body, is_v2_path, model_router
 
 SOCKET_PREFIX = "/socket.io"
@@ -61,6 +61,7 @@ class ModelServer(GRPCInference):
             bind_replica_grpc_to_loopback()
         from serve.runner import ModelRunner  # the family's framework is imported only in its replica
 
+        importable_messages()  # gRPC requests arrive pickled
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
         self.runner = ModelRunner(self.entry, loaded.base_dir, _device(self.entry))

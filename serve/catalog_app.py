@@ -19,7 +19,7 @@ from serve.errors import ModelUnavailable, UnknownModel
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.body import BodyLimits
 from serve.protocols.http import install_error_handlers
-from serve.protocols.v2_grpc import GRPCServerWide
+from serve.protocols.v2_grpc import GRPCServerWide, importable_messages
 from serve.protocols.v2_http import error_body as v2_error_body, is_v2_path, server_router as v2_server_router, \
     v2_error
 from serve.protocols.types import ModelInfo, ModelStatus, Readiness
@@ -33,6 +33,7 @@ class CatalogServer(GRPCServerWide):
     def __init__(self, catalog: str, metrics_url: str | None = None, deployed: list[str] | None = None):
         if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
             bind_replica_grpc_to_loopback()
+        importable_messages()  # gRPC requests arrive pickled
         self.catalog = load_catalog(catalog)
         self.metrics_url = metrics_url
         self.deployed = set(deployed) if deployed is not None else None

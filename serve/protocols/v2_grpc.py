@@ -10,14 +10,15 @@ whole server. tritonclient is imported only when a gRPC call arrives, so HTTP-on
 from __future__ import annotations
 
 import logging
+import sys
 
 from serve.errors import NotFound, ServeError
 from serve.protocols.v2 import VERSION, server_metadata
 from serve.protocols.v2_tensors import Tensor, serialize, tensor
 
 logger = logging.getLogger("runway_models")
-#: What `gRPCOptions.grpc_servicer_functions` names: the servicer registration tritonclient's stubs define.
-SERVICER_FUNCTION = "tritonclient.grpc.service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server"
+#: What `gRPCOptions.grpc_servicer_functions` names: Serve's proxy imports and calls it before it serves.
+SERVICER_FUNCTION = "serve.protocols.v2_grpc.add_servicer"
 #: The call metadata key Serve's gRPC proxy routes by.
 APPLICATION_METADATA = "application"
 #: InferTensorContents' field per datatype, for inputs sent as typed contents instead of raw bytes.
@@ -25,6 +26,25 @@ CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_conte
             "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
             "UINT32": "uint_contents", "UINT64": "uint64_contents", "FP32": "fp32_contents",
             "FP64": "fp64_contents", "BYTES": "bytes_contents"}
+
+
+def importable_messages() -> None:
+    """tritonclient's generated messages say they live in module `grpc_service_pb2` (the .proto's name), which
+    does not import, and Serve pickles each request from its proxy to the replica: alias the module, in the proxy
+    (add_servicer) and in every replica (its constructor). Without tritonclient (no gRPC) there is nothing to do."""
+    try:
+        from tritonclient.grpc import service_pb2
+    except ImportError:
+        return
+    sys.modules.setdefault(service_pb2.ServerLiveRequest.__module__, service_pb2)
+
+
+def add_servicer(servicer, server) -> None:
+    """The servicer registration of tritonclient's stubs, with its messages made picklable first."""
+    from tritonclient.grpc.service_pb2_grpc import add_GRPCInferenceServiceServicer_to_server
+
+    importable_messages()
+    add_GRPCInferenceServiceServicer_to_server(servicer, server)
 
 
 def pb():

@@ -91,3 +91,18 @@ def test_keypoints_follow_the_families_part_order():
     assert out["keypoints"].array.shape == (1, 1, 18, 3)
     assert out["keypoints"].array[0, 0, Poses.keypoint_names.index("Neck")].tolist() == [4, 5, 0.75]
     assert out["num_people"].array.tolist() == [1]
+
+
+def test_grpc_requests_survive_the_pickling_between_serve_proxy_and_replica():
+    import pickle
+
+    from tritonclient.grpc import service_pb2
+
+    from serve.protocols.v2_grpc import importable_messages, input_tensors
+
+    importable_messages()
+    request = service_pb2.ModelInferRequest(model_name="yolo")
+    request.inputs.add(name="image", datatype="BYTES", shape=[1])
+    request.raw_input_contents.append(serialize_byte_tensor(np.array([b"jpeg"], dtype=object)).item())
+    (t,) = input_tensors(pickle.loads(pickle.dumps(request)))
+    assert t.name == "image" and list(t.array) == [b"jpeg"]
