@@ -9,29 +9,43 @@ fires its handlers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 
-import socketio
 from ray import serve
 
 from serve.catalog import Entry, load_catalog
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.body import BodyLimits
 from serve.protocols.http import model_http_app
-from serve.protocols.socket import socket_server
+from serve.protocols.socket import SOCKET_PATH, socket_app
 from serve.protocols.v2 import V2Model
 from serve.protocols.v2_grpc import GRPCInference, importable_messages
 from serve.protocols.v2_http import call_asgi, error_body as v2_error_body, is_v2_path, model_router
+from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
 
-SOCKET_PREFIX = "/socket.io"
+log = logging.getLogger("ray.serve")
 
 
-def _device(entry: Entry) -> str:
-    """"cuda" when Ray gave this replica a GPU (num_gpus in its actor options), else "cpu"."""
-    import ray
+def cuda_available() -> bool:
+    import torch
 
-    return "cuda" if entry.specs.gpu and ray.get_gpu_ids() else "cpu"
+    return torch.cuda.is_available()
+
+
+def choose_device(entry: Entry, gpu_ids: list) -> str:
+    """"cuda" when Ray gave this replica a GPU (`gpu_ids`) and its family can use one, else "cpu". A GPU with an
+    image whose torch has no CUDA (the CPU build on a GPU node) falls back to CPU, saying which image to run,
+    instead of failing to load and keeping /readyz down."""
+    if not gpu_ids or entry.serving is None or entry.serving.implementation not in GPU_FAMILIES:
+        return "cpu"
+    if cuda_available():
+        return "cuda"
+    log.warning("%s: Ray gave this replica GPU %s but this image's torch has no CUDA; running on CPU. Run GPU "
+                "pods on the CUDA build of the image (tag suffix %r: deploy/Dockerfile, chart value "
+                "image.gpuTag)", entry.name, gpu_ids, GPU_IMAGE_SUFFIX)
+    return "cpu"
 
 
 class PathDispatch:
@@ -46,7 +60,7 @@ class PathDispatch:
         if scope["type"] in ("http", "websocket"):
             path, root = scope.get("path", ""), scope.get("root_path", "")
             local = path[len(root):] if root and path.startswith(root) else path
-            if self.socket_app and (local == SOCKET_PREFIX or local.startswith(SOCKET_PREFIX + "/")):
+            if self.socket_app and (local == SOCKET_PATH or local.startswith(SOCKET_PATH + "/")):
                 return await self.socket_app(scope, receive, send)
             if local == "":
                 scope = {**scope, "path": path + "/", "raw_path": (path + "/").encode()}
@@ -61,10 +75,12 @@ class ModelServer(GRPCInference):
             bind_replica_grpc_to_loopback()
         from serve.runner import ModelRunner  # the family's framework is imported only in its replica
 
+        import ray
+
         importable_messages()  # gRPC requests arrive pickled
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
-        self.runner = ModelRunner(self.entry, loaded.base_dir, _device(self.entry))
+        self.runner = ModelRunner(self.entry, loaded.base_dir, choose_device(self.entry, ray.get_gpu_ids()))
         self.runner.load()
         self.v2 = V2Model(self.entry, self.runner)
 
@@ -78,9 +94,7 @@ class ModelServer(GRPCInference):
         routes = model_http_app(self.entry, self.runner, (model_router(self.v2),))
         http = BodyLimits(routes, limits.max_body_bytes, limits.body_timeout_s, gate=self.runner.admission.check,
                           error_body=lambda scope, error: v2_error_body(error) if is_v2_path(scope) else None)
-        sockets = None
-        if self.entry.query.socket is not None:
-            sockets = socketio.ASGIApp(socket_server(self.entry, self.runner), socketio_path=None)
+        sockets = socket_app(self.entry, self.runner) if self.entry.query.socket is not None else None
         self.asgi = PathDispatch(http, sockets)
         return self.asgi
 
