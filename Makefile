@@ -5,10 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: serve test test-fast bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test,deploy]'
+	$(VENV)/bin/pip install --quiet --no-deps -r requirements-nodeps.txt  # why: see the file
 	touch $(STAMP)
 
 serve: $(STAMP)  ## serve models.json on 127.0.0.1:8000 with embedded Ray

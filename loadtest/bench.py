@@ -64,7 +64,8 @@ def raw_figures(catalog_path: Path, model_name: str, data: str, reps: int) -> di
             "per_image_ms": per_image, "decode_plus_infer_p50_ms": statistics.median(pipeline)}
 
 
-async def load(url: str, body: bytes, concurrency: int, requests: int) -> dict:
+async def load(url: str, body: bytes, concurrency: int, requests: int, headers: dict | None = None) -> dict:
+    headers = headers or {"content-type": "application/json"}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     remaining = requests
@@ -74,7 +75,7 @@ async def load(url: str, body: bytes, concurrency: int, requests: int) -> dict:
         while remaining > 0:
             remaining -= 1
             t0 = time.perf_counter()
-            async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
+            async with session.post(url, data=body, headers=headers) as response:
                 await response.read()
                 statuses[response.status] = statuses.get(response.status, 0) + 1
             latencies.append((time.perf_counter() - t0) * 1e3)
@@ -82,7 +83,7 @@ async def load(url: str, body: bytes, concurrency: int, requests: int) -> dict:
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         for _ in range(3):  # warm-up
-            async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
+            async with session.post(url, data=body, headers=headers) as r:
                 await r.read()
         cpu0, t0 = cpu_busy_s(), time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
@@ -91,8 +92,8 @@ async def load(url: str, body: bytes, concurrency: int, requests: int) -> dict:
             "cpu_ms_per_request": cpu / len(latencies) * 1e3, "statuses": statuses}
 
 
-def measure(url: str, body: bytes, requests: int) -> dict:
-    return {c: asyncio.run(load(url, body, c, requests if c == 1 else requests * 2)) for c in (1, 16)}
+def measure(url: str, body: bytes, requests: int, headers: dict | None = None) -> dict:
+    return {c: asyncio.run(load(url, body, c, requests if c == 1 else requests * 2, headers)) for c in (1, 16)}
 
 
 def main() -> None:

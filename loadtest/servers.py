@@ -19,11 +19,11 @@ EXE = Path(sys.executable).with_name("runway-models")
 
 class LocalServer:
     def __init__(self, catalog: list[dict], workdir: Path, port: int = 18000, metrics_port: int = 18080,
-                 models: list[str] | None = None):
+                 models: list[str] | None = None, grpc_port: int | None = None):
         self.catalog_path = workdir / "models.json"
         self.catalog_path.write_text(json.dumps(catalog))
         self.log_path = workdir / "serve.log"
-        self.port, self.metrics_port, self.models = port, metrics_port, models
+        self.port, self.metrics_port, self.models, self.grpc_port = port, metrics_port, models, grpc_port
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
@@ -32,6 +32,8 @@ class LocalServer:
                "--metrics-port", str(self.metrics_port)]
         if self.models:
             cmd += ["--models", ",".join(self.models)]
+        if self.grpc_port:
+            cmd += ["--grpc-port", str(self.grpc_port)]
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
                                         env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)

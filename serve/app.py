@@ -18,6 +18,9 @@ from ray import serve
 from serve.catalog import Entry, load_catalog
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.asgi import model_asgi_app
+from serve.protocols.v2 import V2Model
+from serve.protocols.v2_grpc import GRPCInference, importable_messages
+from serve.protocols.v2_http import call_asgi
 from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
 
 log = logging.getLogger("ray.serve")
@@ -45,7 +48,7 @@ def choose_device(entry: Entry, gpu_ids: list) -> str:
 
 @serve.deployment(name="ModelServer")
 @serve.ingress()
-class ModelServer:
+class ModelServer(GRPCInference):
     def __init__(self, catalog: str, model: str):
         if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
             bind_replica_grpc_to_loopback()
@@ -53,11 +56,13 @@ class ModelServer:
 
         import ray
 
+        importable_messages()  # gRPC requests arrive pickled
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
         device = choose_device(self.entry, ray.get_gpu_ids())
         self.runner = ModelRunner(self.entry, partial(build_model, self.entry, loaded.base_dir, device))
         self.runner.load()
+        self.v2 = V2Model(self.entry, self.runner)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         batching = self.entry.serving.batching
@@ -65,7 +70,12 @@ class ModelServer:
                               user_config.get("batch_wait_timeout_s", batching.batch_wait_timeout_s))
 
     def __serve_build_asgi_app__(self):
-        return model_asgi_app(self.entry, self.runner)
+        self.asgi = model_asgi_app(self.entry, self.runner, self.v2)
+        return self.asgi
+
+    async def v2_http(self, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes):
+        """A v2 request the catalog app received at `/v2/...`, answered by this replica's own routes."""
+        return await call_asgi(self.asgi, self.entry.route_prefix, method, path, headers, body)
 
     def check_health(self) -> None:
         """Serve calls this every health_check_period_s; a failed load is reported, not fatal (the replica

@@ -28,8 +28,11 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 #: The catalog app's own routes (serve/catalog_app.py). Ingresses publish PUBLIC_CATALOG_PATHS; /metrics stays
 #: inside the cluster.
 ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH = "/", "/healthz", "/readyz", "/metrics"
-CATALOG_APP_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH)
-PUBLIC_CATALOG_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH)
+#: The Open Inference Protocol's REST prefix (serve/protocols/v2_http.py): the catalog app answers /v2/... and
+#: each model's replica answers /<model>/v2/... too.
+V2_PATH = "/v2"
+CATALOG_APP_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH, V2_PATH)
+PUBLIC_CATALOG_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH)  # v2 needs Prefix rules: not published yet
 #: First path segments the catalog app owns: a model may not be named like them.
 RESERVED_NAMES = {p.strip("/") for p in CATALOG_APP_PATHS if p != ROOT_PATH} | {
     "docs", "redoc", "openapi.json", "models", "static"}
@@ -378,6 +381,11 @@ class Entry(Strict):
     @property
     def socket_path(self) -> str:
         return f"/{self.name}/socket.io"
+
+    @property
+    def route_prefix(self) -> str:
+        """Where Serve mounts the model's application: every path of the model starts with it."""
+        return f"/{self.name}"
 
 
 class Catalog(BaseModel):

@@ -8,8 +8,8 @@ import asyncio
 import os
 import urllib.request
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from ray import serve
 
 from serve import __version__
@@ -17,7 +17,11 @@ from serve.catalog import HEALTH_PATH, METRICS_PATH, READY_PATH, ROOT_PATH, load
 from serve.describe import availability, describe
 from serve.errors import ModelUnavailable, UnknownModel
 from serve.local_only import bind_replica_grpc_to_loopback
+from serve.protocols.body import BodyLimits
 from serve.protocols.http import install_error_handlers
+from serve.protocols.v2_grpc import GRPCServerWide, importable_messages
+from serve.protocols.v2_http import error_body as v2_error_body, is_v2_path, server_router as v2_server_router, \
+    v2_error
 from serve.protocols.types import ModelInfo, ModelStatus, Readiness
 
 STATUS_TIMEOUT_S = 2.0
@@ -25,10 +29,11 @@ STATUS_TIMEOUT_S = 2.0
 
 @serve.deployment(name="CatalogServer", ray_actor_options={"num_cpus": 0.05}, max_ongoing_requests=64)
 @serve.ingress()
-class CatalogServer:
+class CatalogServer(GRPCServerWide):
     def __init__(self, catalog: str, metrics_url: str | None = None, deployed: list[str] | None = None):
         if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
             bind_replica_grpc_to_loopback()
+        importable_messages()  # gRPC requests arrive pickled
         self.catalog = load_catalog(catalog)
         self.metrics_url = metrics_url
         self.deployed = set(deployed) if deployed is not None else None
@@ -61,6 +66,30 @@ class CatalogServer:
             return ModelStatus.model_validate({**raw, "replicas": replicas})
         except Exception as exc:
             return ModelStatus(state="loading", detail=f"replica did not answer: {type(exc).__name__}")
+
+    def served(self) -> list[str]:
+        names = [n for n in self.catalog.names if availability(self.catalog.get(n)) is None]
+        return [n for n in names if self.deployed is None or n in self.deployed]
+
+    async def all_ready(self) -> bool:
+        """The v2 server readiness: every model this server deploys has loaded."""
+        apps = await self.serve_apps()
+        statuses = await asyncio.gather(*(self.status_of(n, apps) for n in self.served()))
+        return all(s.state == "ready" for s in statuses)
+
+    async def v2_forward(self, name: str, request: Request) -> Response:
+        """A v2 model route received at /v2/...: answered by the model's own replica (one more hop than its
+        /<model>/v2/... address)."""
+        if name not in self.served():
+            known = self.catalog.names
+            error = UnknownModel(f"no model named {name!r}; known: {', '.join(known)}") if name not in known else \
+                ModelUnavailable(f"model {name} is not served here: {(await self.status_of(name, {})).detail}")
+            return v2_error(error)
+        handle = serve.get_app_handle(name)
+        status, headers, body = await handle.v2_http.remote(request.method, request.url.path, request.headers.raw,
+                                                            await request.body())
+        kept = {k.decode(): v.decode() for k, v in headers if k.lower() != b"content-length"}
+        return Response(body, status_code=status, headers=kept)
 
     async def info_of(self, name: str, apps: dict) -> ModelInfo:
         status = await self.status_of(name, apps)
@@ -104,6 +133,10 @@ class CatalogServer:
             text = await asyncio.to_thread(_fetch, self.metrics_url)
             return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
+        # Defined in v2_http: this class is pickled by value, and its closures' string annotations (Request) would
+        # not resolve there.
+        app.include_router(v2_server_router(self.all_ready, self.v2_forward), include_in_schema=False)
+
         @app.get("/{name}", response_model=ModelInfo, summary="One model's description and I/O schema")
         async def model(name: str) -> ModelInfo:
             if name not in names:
@@ -117,7 +150,13 @@ class CatalogServer:
             status = await self.status_of(name, await self.serve_apps())
             raise ModelUnavailable(f"model {name} is {status.state}: {status.detail}")
 
-        return app
+        limits = [self.catalog.get(n).serving.limits for n in self.served()]
+        if not limits:
+            return app
+        # v2 bodies pass through here on their way to a model: the largest model limit bounds them here, the
+        # model's own replica holds them to its limit again.
+        return BodyLimits(app, max(l.max_body_bytes for l in limits), max(l.body_timeout_s for l in limits),
+                          error_body=lambda scope, error: v2_error_body(error) if is_v2_path(scope) else None)
 
 
 def _fetch(url: str) -> str:

@@ -47,7 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    settings = LocalSettings(Path(args.catalog), models, args.host, args.port, args.metrics_port, args.num_cpus)
+    settings = LocalSettings(Path(args.catalog), models, args.host, args.port, args.metrics_port, args.num_cpus,
+                             args.grpc_port)
     run_until_signalled(settings, catalog)
     return 0
 
@@ -82,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--metrics-port", type=int, default=8080, help="Ray's Prometheus export port")
     run.add_argument("--num-cpus", type=int, help="logical CPUs for Ray (default: this machine's)")
+    run.add_argument("--grpc-port", type=int, help="also serve the Open Inference Protocol over gRPC on this port "
+                                                   "(Serve's gRPC proxy; needs tritonclient; default: off)")
     run.set_defaults(func=cmd_serve)
 
     # Its own options (and --help) are parsed by deploy.cli, imported only when it runs.

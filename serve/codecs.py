@@ -48,6 +48,13 @@ def decode_image(data: str, max_bytes: int, max_pixels: int) -> np.ndarray:
         raw = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidPayload(f"data is not valid base64: {exc}") from None
+    return decode_bytes(raw, max_bytes, max_pixels)
+
+
+def decode_bytes(raw: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """Encoded image bytes (JPEG, PNG, ...) -> RGB uint8 array (H, W, 3), within the same limits."""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"image is {len(raw)} bytes; the limit is {max_bytes}")
     if not raw:
         raise InvalidImage("image is empty")
     try:
@@ -73,8 +80,23 @@ def decode_image(data: str, max_bytes: int, max_pixels: int) -> np.ndarray:
     return np.asarray(rgb)
 
 
-def encode_image(image: np.ndarray, fmt: str = "JPEG") -> str:
-    """RGB array -> data URI, for answers that carry a rendered image."""
+def check_pixels(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    """An already decoded RGB uint8 array (H, W, 3), held to the same pixel limit as encoded images."""
+    height, width = image.shape[:2]
+    if width * height > max_pixels:
+        raise PayloadTooLarge(f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
+    if width == 0 or height == 0:
+        raise InvalidImage(f"image is {width}x{height} pixels; it must not be empty")
+    return image
+
+
+def encode_bytes(image: np.ndarray, fmt: str = "JPEG") -> bytes:
+    """RGB array -> encoded image bytes."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format=fmt)
-    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def encode_image(image: np.ndarray, fmt: str = "JPEG") -> str:
+    """RGB array -> data URI, for answers that carry a rendered image."""
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(encode_bytes(image, fmt)).decode()

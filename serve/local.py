@@ -29,6 +29,7 @@ class LocalSettings:
     port: int = 8000
     metrics_port: int = 8080
     num_cpus: int | None = None
+    grpc_port: int | None = None  # the Open Inference Protocol over gRPC (Serve's gRPC proxy); None: off
 
 
 def servable(catalog: Catalog, wanted: list[str] | None) -> list[str]:
@@ -54,7 +55,7 @@ def ensure_free(host: str, *ports: int) -> None:
 
 def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
     """Start Ray and Serve and deploy the apps; returns the model names deployed. Does not block."""
-    ensure_free(settings.host, settings.port, settings.metrics_port)
+    ensure_free(settings.host, settings.port, settings.metrics_port, *([settings.grpc_port] if settings.grpc_port else []))
     local_only = settings.host in LOOPBACK
     if local_only:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -69,7 +70,15 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
     ray.init(address="local", _node_ip_address="127.0.0.1" if local_only else None, include_dashboard=False,
              _metrics_export_port=settings.metrics_port, num_cpus=settings.num_cpus,
              logging_level=logging.WARNING, log_to_driver=True)
-    serve.start(http_options={"host": settings.host, "port": settings.port}, proxy_location="HeadOnly")
+    grpc_options = None
+    if settings.grpc_port:
+        from ray.serve.config import gRPCOptions
+
+        from serve.protocols.v2_grpc import SERVICER_FUNCTION
+
+        grpc_options = gRPCOptions(port=settings.grpc_port, grpc_servicer_functions=[SERVICER_FUNCTION])
+    serve.start(http_options={"host": settings.host, "port": settings.port}, grpc_options=grpc_options,
+                proxy_location="HeadOnly")
     names = servable(catalog, settings.models)
     args = {"catalog": str(settings.catalog_path.resolve())}
     metrics_url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
@@ -133,8 +142,9 @@ def run_until_signalled(settings: LocalSettings, catalog: Catalog) -> None:
     try:
         names = start(settings, catalog)
         signal.signal(signal.SIGTERM, on_signal)  # ray.init installs its own SIGTERM handler: take it back
+        grpc = f", gRPC (Open Inference Protocol) on {settings.host}:{settings.grpc_port}" if settings.grpc_port else ""
         print(f"runway-models: serving {', '.join(names) or 'no models'} on http://{settings.host}:{settings.port} "
-              f"(catalog GET /, readiness /readyz, metrics /metrics)", flush=True)
+              f"(catalog GET /, readiness /readyz, metrics /metrics{grpc})", flush=True)
         done.wait()
     finally:
         print("runway-models: shutting down", flush=True)

@@ -12,14 +12,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Union
 
 import numpy as np
 
 from serve.admission import Admission
 from serve.batching import BatchQueue
 from serve.catalog import Entry
-from serve.codecs import decode_image, encode_image
+from serve.codecs import check_pixels, decode_bytes, decode_image, encode_image
 from serve.errors import InvalidPayload, ModelUnavailable, ServeError
 from serve.metrics import ModelMetrics
 from serve.model import Model, ModelSpec
@@ -29,6 +31,19 @@ from serve.registry import family_of
 from serve.weights import local_weights
 
 logger = logging.getLogger("runway_models")
+#: One image as a protocol hands it over: a data URI / base64 text (native), encoded bytes or a decoded RGB uint8
+#: array (H, W, 3) (Open Inference Protocol tensors).
+ImageSource = Union[str, bytes, np.ndarray]
+
+
+@dataclass
+class Answer:
+    """One image's answer, before any protocol shapes it."""
+
+    result: Any  # the family's output_type
+    batch_size: int
+    timings: Timings
+    drawn: np.ndarray | None = None  # with render: the input with the answer drawn
 
 
 def build_model(entry: Entry, base_dir: Path, device: str = "cpu") -> Model:
@@ -82,41 +97,51 @@ class ModelRunner:
         self.batches.configure(max_batch_size, batch_wait_timeout_s)
 
     async def query(self, request: QueryRequest, transport: str) -> QueryResponse:
-        """Decode one payload and run it in the next batch, counting the request by transport and status.
-        Raises ServeError subclasses on bad input."""
+        """The native route: one data-URI payload -> QueryResponse. Raises ServeError subclasses on bad input."""
+        answer = await self.run(request.data, request.render, transport)
+        image = await asyncio.to_thread(encode_image, answer.drawn) if answer.drawn is not None else None
+        return QueryResponse(model=self.entry.name, id=request.id, result=answer.result,
+                             batch_size=answer.batch_size, timings=answer.timings, image=image)
+
+    async def run(self, source: ImageSource, render: bool, transport: str) -> Answer:
+        """Decode one image (any ImageSource) and run it in the next batch, counting the request by transport
+        and status: what every protocol calls. Raises ServeError subclasses on bad input."""
         start, status = time.perf_counter(), 500
         try:
-            response = await self._query(request, start)
+            answer = await self._run(source, render, start)
             status = 200
-            return response
+            return answer
         except ServeError as exc:
             status = exc.status
             raise
         finally:
             self.metrics.request(transport, status, time.perf_counter() - start)
 
-    async def _query(self, request: QueryRequest, start: float) -> QueryResponse:
+    def _decode(self, source: ImageSource) -> np.ndarray:
+        if isinstance(source, str):
+            return decode_image(source, self.limits.max_bytes, self.limits.max_pixels)
+        if isinstance(source, bytes):
+            return decode_bytes(source, self.limits.max_bytes, self.limits.max_pixels)
+        return check_pixels(source, self.limits.max_pixels)
+
+    async def _run(self, source: ImageSource, render: bool, start: float) -> Answer:
         if self.model is None:
             raise ModelUnavailable(f"model {self.entry.name} is not ready: {self.status.detail or self.status.state}")
-        if request.render and not self.model.can_render:
+        if render and not self.model.can_render:
             raise InvalidPayload(f"model {self.entry.name} cannot draw its answer; send render=false")
         self.admission.enter()
         answered = False
         try:
             # Decoding (PIL releases the GIL) runs beside the model's thread, not on the event loop.
-            image = await asyncio.to_thread(decode_image, request.data, self.limits.max_bytes, self.limits.max_pixels)
+            image = await asyncio.to_thread(self._decode, source)
             result, batch_size, queue_s, inference_s = await self.batches.submit((image, time.perf_counter()))
             answered = True
-            drawn = await asyncio.to_thread(self._draw, image, result) if request.render else None
+            drawn = await asyncio.to_thread(self.model.render, image, result) if render else None
             total_s = time.perf_counter() - start
         finally:
             self.admission.leave(time.perf_counter() - start, answered)
         timings = Timings(queue_ms=queue_s * 1e3, inference_ms=inference_s * 1e3, total_ms=total_s * 1e3)
-        return QueryResponse(model=self.entry.name, id=request.id, result=result, batch_size=batch_size,
-                             timings=timings, image=drawn)
-
-    def _draw(self, image: np.ndarray, result) -> str:
-        return encode_image(self.model.render(image, result))
+        return Answer(result, batch_size, timings, drawn)
 
     async def _infer_batch(self, items: list[tuple[np.ndarray, float]]) -> list[tuple]:
         started = time.perf_counter()

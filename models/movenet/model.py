@@ -9,6 +9,8 @@ Measured on 2 cores (ms per image, batch 1 / 8): 1 interpreter x 1 thread 4.7 / 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from pydantic import BaseModel, Field
 
@@ -27,6 +29,9 @@ KEYPOINTS = (
 
 class Pose(BaseModel):
     """The single most prominent person (MoveNet SinglePose always answers 17 points; read the scores)."""
+
+    #: The keypoint names in a fixed order, for answers laid out as arrays (e.g. keypoint tensors).
+    keypoint_names: ClassVar[tuple[str, ...]] = KEYPOINTS
 
     keypoints: dict[str, Keypoint] = Field(description="COCO keypoint name -> position")
     width: int = Field(description="input image width, pixels")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, Field
 
+from models.openpose.paf import PARTS
 from models.outputs import Keypoint
 
 
@@ -22,6 +25,9 @@ class Person(BaseModel):
 
 class Poses(BaseModel):
     """All people found in one image, the most complete first."""
+
+    #: The part names in a fixed order, for answers laid out as arrays (e.g. keypoint tensors).
+    keypoint_names: ClassVar[tuple[str, ...]] = PARTS
 
     people: list[Person]
     width: int = Field(description="input image width, pixels")

@@ -11,6 +11,7 @@ from serve.catalog import Entry
 from serve.protocols.body import BodyLimits
 from serve.protocols.http import model_http_app
 from serve.protocols.socket import SOCKET_PATH, socket_app
+from serve.protocols.v2_http import error_body as v2_error_body, is_v2_path, model_router
 
 
 class PathDispatch:
@@ -32,12 +33,15 @@ class PathDispatch:
         return await self.http_app(scope, receive, send)
 
 
-def model_asgi_app(entry: Entry, runner) -> PathDispatch:
+def model_asgi_app(entry: Entry, runner, v2=None) -> PathDispatch:
     """The whole app of one model replica. `runner` is a `serve.runner.ModelRunner` (its admission gate refuses
-    overload before a body is read)."""
+    overload before a body is read); `v2`, a `serve.protocols.v2.V2Model`, adds the Open Inference Protocol routes
+    (whose errors keep the v2 shape)."""
     limits = entry.serving.limits
-    http = BodyLimits(model_http_app(entry, runner), limits.max_body_bytes, limits.body_timeout_s,
-                      gate=runner.admission.check)
+    routers = (model_router(v2),) if v2 is not None else ()
+    http = BodyLimits(model_http_app(entry, runner, routers), limits.max_body_bytes, limits.body_timeout_s,
+                      gate=runner.admission.check,
+                      error_body=lambda scope, error: v2_error_body(error) if is_v2_path(scope) else None)
     if entry.query.socket is None:
         return PathDispatch(http)
     return PathDispatch(http, socket_app(entry, runner))

@@ -20,8 +20,10 @@ class BodyLimits:
     """`gate`, when given, is called before the body is read and may raise a ServeError (e.g. overload): a request
     refused anyway costs no body transfer."""
 
-    def __init__(self, app, max_bytes: int, timeout_s: float, gate=None):
+    def __init__(self, app, max_bytes: int, timeout_s: float, gate=None, error_body=None):
         self.app, self.max_bytes, self.timeout_s, self.gate = app, max_bytes, timeout_s, gate
+        #: (scope, error) -> the JSON body for this route's protocol, or None for the project's shape
+        self.error_body = error_body or (lambda scope, error: None)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") not in BODY_METHODS:
@@ -34,9 +36,10 @@ class BodyLimits:
                 raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {self.max_bytes}")
             body = await asyncio.wait_for(self.read(receive), self.timeout_s)
         except asyncio.TimeoutError:
-            return await answer(send, BodyTimeout(f"the body did not arrive within {self.timeout_s:g} s"))
+            error = BodyTimeout(f"the body did not arrive within {self.timeout_s:g} s")
+            return await answer(send, error, self.error_body(scope, error))
         except ServeError as error:
-            return await answer(send, error)
+            return await answer(send, error, self.error_body(scope, error))
         return await self.app(scope, replay(body, receive), send)
 
     async def read(self, receive) -> bytes:
@@ -78,8 +81,8 @@ def replay(body: bytes, receive):
     return replayed
 
 
-async def answer(send, error: ServeError) -> None:
-    body = json.dumps(error.body().model_dump()).encode()
+async def answer(send, error: ServeError, shaped: dict | None = None) -> None:
+    body = json.dumps(shaped if shaped is not None else error.body().model_dump()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"connection", b"close")]
     headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]

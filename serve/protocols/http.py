@@ -76,8 +76,9 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, handle)
 
 
-def model_http_app(entry: Entry, runner) -> FastAPI:
-    """FastAPI app of one model: POST <route> runs the model, GET / describes it."""
+def model_http_app(entry: Entry, runner, routers: tuple = ()) -> FastAPI:
+    """FastAPI app of one model: POST <route> runs the model, GET / describes it; `routers` (other protocols'
+    routes, e.g. v2) come before the catch-all that answers unknown paths."""
     output_type = runner.output_type or dict  # a model that failed to load still documents its route
     description = entry.description.text if entry.description else None
     app = FastAPI(title=f"runway-models: {entry.name}", version=__version__, description=description)
@@ -92,6 +93,9 @@ def model_http_app(entry: Entry, runner) -> FastAPI:
     @app.get("/", response_model=ModelInfo, summary=f"Describe {entry.name}: status, inputs, outputs")
     async def describe_model() -> ModelInfo:
         return runner.info()
+
+    for router in routers:
+        app.include_router(router, include_in_schema=False)
 
     @app.api_route("/{path:path}", methods=ANY_METHOD, include_in_schema=False)
     async def unknown(request: Request, path: str):

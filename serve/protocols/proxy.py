@@ -6,12 +6,21 @@ containers set, and wraps its HTTP/WebSocket app in them: JSON for the proxy's o
 
 from __future__ import annotations
 
+import os
+
 PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
 PROXY_CALLBACK = "serve.protocols.proxy:middlewares"
 
 
 def middlewares() -> list:
+    """In local mode this also keeps the proxy's gRPC server on loopback: the one hook of ours that runs in the
+    proxy before it starts that server (serve/local_only.py)."""
     from starlette.middleware import Middleware
+
+    if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
+        from serve.local_only import bind_proxy_grpc_to_loopback
+
+        bind_proxy_grpc_to_loopback()
 
     from serve.protocols.proxy_errors import ProxyErrors
     from serve.protocols.proxy_frames import FrameGate
