@@ -128,7 +128,7 @@ function showAnswer(body, image, latencyMs) {
     const item = el("li");
     if (color) {
       const swatch = el("span", "swatch");
-      swatch.style.background = item.dataset.color = color;
+      swatch.style.background = color;
       item.append(swatch);
     }
     item.append(text);

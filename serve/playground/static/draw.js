@@ -2,8 +2,9 @@
 // the model's name, so any family answering with these fields is shown: `detections` (boxes), `people`
 // (OpenPose: keypoints and the limbs it found), `keypoints` (MoveNet: one pose), `captions` (im2txt).
 
-// Saturated colours that stand out on photos; a class keeps its colour from frame to frame.
-const PALETTE = ["#ff2d55", "#00c7be", "#ffcc00", "#5856d6", "#34c759", "#ff9500", "#af52de", "#007aff"];
+// Saturated hues that stand out on photos, far apart for neighbouring indexes (the golden angle); a class keeps
+// its colour from frame to frame.
+export const colorOf = (index) => `hsl(${Math.round(index * 137.508) % 360}, 90%, 45%)`;
 // MoveNet answers keypoints only; these are the COCO skeleton's bones between them (by keypoint name).
 const COCO_BONES = [
   ["left_ear", "left_eye"], ["right_ear", "right_eye"], ["left_eye", "nose"], ["right_eye", "nose"],
@@ -14,14 +15,13 @@ const COCO_BONES = [
 ];
 const MIN_KEYPOINT_SCORE = 0.2;
 
-export const colorOf = (index) => PALETTE[index % PALETTE.length];
-
 export function drawAnswer(ctx, result) {
   const line = Math.max(2, Math.round(ctx.canvas.width / 250));
   ctx.lineWidth = line;
   ctx.font = `${6 * line + 4}px system-ui, sans-serif`;
   ctx.textBaseline = "top";
-  for (const d of result.detections || []) drawBox(ctx, d, colorOf(d.class_id), line);
+  // Best first in the answer: drawn last, so overlapping boxes never hide the most likely ones.
+  for (const d of [...(result.detections || [])].reverse()) drawBox(ctx, d, colorOf(d.class_id), line);
   (result.people || []).forEach((person, i) => drawPose(ctx, person.keypoints, person.limbs, colorOf(i), line));
   if (result.keypoints) drawPose(ctx, result.keypoints, COCO_BONES, colorOf(0), line);
   if (result.captions && result.captions.length) label(ctx, result.captions[0].text, 0, 0, "#000", line);
