@@ -17,6 +17,7 @@ from ray import serve
 
 from serve.catalog import Entry, load_catalog
 from serve.local_only import bind_replica_grpc_to_loopback
+from serve.progress import ProgressReporter
 from serve.protocols.body import BodyLimits
 from serve.protocols.http import model_http_app
 from serve.protocols.socket import socket_server
@@ -61,7 +62,11 @@ class ModelServer:
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
         self.runner = ModelRunner(self.entry, loaded.base_dir, _device(self.entry))
-        self.runner.load()
+        progress = ProgressReporter(model)  # Serve calls nothing here until this returns: report through the KV
+        try:
+            self.runner.load(progress)
+        finally:
+            progress.done()
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         batching = self.entry.serving.batching

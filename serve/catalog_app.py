@@ -19,6 +19,7 @@ from serve.describe import availability, describe
 from serve.errors import ModelUnavailable, UnknownModel
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.playground.web import install_playground, page, wants_html
+from serve.progress import read_progress
 from serve.protocols.http import install_error_handlers
 from serve.protocols.types import ModelInfo, ModelStatus, Readiness
 
@@ -55,8 +56,10 @@ class CatalogServer:
         replicas = sum(d.replica_states.get("RUNNING", 0) for d in app.deployments.values()) if app else None
         if state != "RUNNING":
             failed = state in ("DEPLOY_FAILED", "UNHEALTHY")
-            return ModelStatus(state="failed" if failed else "loading",
-                               detail=f"Serve application state: {state or 'not deployed'}")
+            serve_state = f"Serve application state: {getattr(state, 'value', state) or 'not deployed'}"
+            progress = None if failed else await asyncio.to_thread(read_progress, name)
+            return ModelStatus(state="failed" if failed else "loading", progress=progress,
+                               detail=f"{progress.text()} ({serve_state})" if progress else serve_state)
         try:
             handle = serve.get_app_handle(name)
             raw = await asyncio.wait_for(handle.model_status.remote(), STATUS_TIMEOUT_S)

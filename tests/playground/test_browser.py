@@ -1,15 +1,19 @@
 """The playground in a real Chromium (Debian's, driven by Playwright) against a real local Ray Serve with the
-real yolo: the catalog's states, a photo's boxes (in the DOM and in the screenshot's pixels), the camera
+real yolo: a weight download's progress while the server starts, the catalog's states, a photo's boxes (in the DOM and in the screenshot's pixels), the camera
 streaming over socket.io (Chromium's fake camera playing a video made of real photos), and a bad file.
 A screenshot per test goes to build/test-artifacts/playground/ (CI keeps it)."""
 
 from __future__ import annotations
 
 import copy
+import http.server
 import io
 import json
 import re
 import shutil
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -21,20 +25,65 @@ from loadtest.servers import REPO, LocalServer
 pytestmark = pytest.mark.slow
 CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 ARTIFACTS = REPO / "build" / "test-artifacts" / "playground"
-PORT, METRICS_PORT = 18430, 18431
+PORT, METRICS_PORT, WEIGHTS_PORT = 18430, 18431, 18434
+YOLO_WEIGHTS = "weights/yolo/yolo-fastest-1.1-xl.weights"
 VIDEO_SIZE, VIDEO_FPS, SECONDS_PER_PHOTO = (640, 480), 10, 2
 
 
 def catalog(workdir: Path, shared: Path) -> list[dict]:
-    """models.json plus a yolo whose weights are truncated (it fails to load: the page must say why)."""
+    """models.json plus a yolo whose weights are truncated (it fails to load: the page must say why) and one
+    whose weights have only a URL (downloaded from GatedWeights while the server starts)."""
     entries = json.loads((REPO / "models.json").read_text())
-    broken = copy.deepcopy(next(e for e in entries if e["name"] == "yolo"))
+    yolo = next(e for e in entries if e["name"] == "yolo")
+    broken, downloaded = copy.deepcopy(yolo), copy.deepcopy(yolo)
     broken.update(name="yolo-broken", containerId="yolo-broken", port=33401)
     truncated = workdir / "truncated.weights"
-    truncated.write_bytes((shared / "weights/yolo/yolo-fastest-1.1-xl.weights").read_bytes()[:100_000])
+    truncated.write_bytes((shared / YOLO_WEIGHTS).read_bytes()[:100_000])
     broken["serving"]["weights"]["weights"] = {"path": str(truncated), "format": "darknet-weights"}
-    broken["serving"]["resources"]["num_cpus"] = 0.05
-    return entries + [broken]
+    downloaded.update(name="yolo-download", containerId="yolo-download", port=33402)
+    downloaded["serving"]["weights"]["weights"] = {"url": f"http://127.0.0.1:{WEIGHTS_PORT}/yolo.weights",
+                                                   "format": "darknet-weights"}
+    for entry in (broken, downloaded):
+        entry["serving"]["resources"]["num_cpus"] = 0.05
+    return entries + [broken, downloaded]
+
+
+class GatedWeights(http.server.ThreadingHTTPServer):
+    """Serves the real yolo weights: the first half at once, the rest once `gate` is set, so a test sees a
+    download in progress for as long as it needs."""
+
+    def __init__(self, data: bytes):
+        self.data, self.gate = data, threading.Event()
+        super().__init__(("127.0.0.1", WEIGHTS_PORT), self.Handler)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            data, half = self.server.data, len(self.server.data) // 2
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:half])
+            self.wfile.flush()
+            self.server.gate.wait(300)
+            self.wfile.write(data[half:])
+
+
+@dataclass
+class Startup:
+    """A server started in the background: tests may look at it while it loads."""
+
+    server: LocalServer
+    weights: GatedWeights
+    thread: threading.Thread
+    error: list[BaseException] = field(default_factory=list)
+
+    def finish(self) -> LocalServer:
+        self.weights.gate.set()
+        self.thread.join(300)
+        if self.error:
+            raise self.error[0]
+        self.server.wait_loaded()
+        return self.server
 
 
 def write_y4m(path: Path, photos: list[Path]) -> Path:
@@ -51,15 +100,35 @@ def write_y4m(path: Path, photos: list[Path]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, shared):
+def startup(tmp_path_factory, shared):
     workdir = tmp_path_factory.mktemp("playground")
-    srv = LocalServer(catalog(workdir, shared), workdir, port=PORT, metrics_port=METRICS_PORT,
-                      models=["yolo", "yolo-broken"]).start()
+    weights = GatedWeights((shared / YOLO_WEIGHTS).read_bytes())
+    threading.Thread(target=weights.serve_forever, daemon=True).start()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RUNWAY_CACHE", str(workdir / "cache"))  # nothing cached: yolo-download downloads
+        srv = LocalServer(catalog(workdir, shared), workdir, port=PORT, metrics_port=METRICS_PORT,
+                          models=["yolo", "yolo-broken", "yolo-download"])
+        started = Startup(srv, weights, threading.Thread(target=lambda: run(srv.start, started.error)))
+        started.thread.start()
+        try:
+            yield started
+        finally:
+            weights.gate.set()
+            started.thread.join(300)
+            srv.stop()
+            weights.shutdown()
+
+
+def run(call, errors: list) -> None:
     try:
-        srv.wait_loaded()
-        yield srv
-    finally:
-        srv.stop()
+        call()
+    except BaseException as exc:  # handed to the test thread by Startup.finish
+        errors.append(exc)
+
+
+@pytest.fixture(scope="module")
+def server(startup) -> LocalServer:
+    return startup.finish()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +147,7 @@ def browser(tmp_path_factory, shared):
 
 
 @pytest.fixture
-def page(browser, server, request):
+def page(browser, request):
     context = browser.new_context(viewport={"width": 1000, "height": 1000}, permissions=["camera"])
     tab = context.new_page()
     problems = []
@@ -92,6 +161,43 @@ def page(browser, server, request):
 
 def answers(page) -> list[str]:
     return page.locator("#answers li").all_inner_texts()
+
+
+def test_loading_progress_is_shown(startup, page):
+    """While yolo-download waits for the second half of its weights, GET / and the page say so, in bytes; the
+    page turns it ready by itself once the rest arrives, and the CLI printed the same progress."""
+    url, deadline, status = startup.server.url, time.monotonic() + 240, None
+    total = len(startup.weights.data)
+    first_half = total // 2 - total // 20  # the share of the file between two progress reports at most
+
+    def stalled(status: dict | None) -> bool:
+        return bool(status and status.get("progress") and status["progress"]["bytes_done"] >= first_half)
+
+    while time.monotonic() < deadline and not stalled(status):
+        assert not startup.error, startup.error
+        try:
+            models = httpx.get(url + "/", timeout=10).json()
+            status = next(m["status"] for m in models if m["name"] == "yolo-download")
+        except (httpx.HTTPError, ValueError, StopIteration, TypeError):
+            pass  # the catalog app is not up yet
+        time.sleep(0.5)
+    print(f"\nyolo-download while its weights stall: {status}")
+    assert status["state"] == "loading" and status["progress"]["phase"] == "downloading", status
+    assert status["progress"]["bytes_total"] == total and first_half <= status["progress"]["bytes_done"] <= total // 2
+
+    page.goto(url + "/")
+    item = page.locator('#models li[data-model="yolo-download"]')
+    item.locator('.state[data-state="loading"]').wait_for()
+    assert re.search(r"downloading the weights file: 1\.[78] of 3\.7 MB", item.inner_text()), item.inner_text()
+    assert item.locator("progress").get_attribute("max") == str(total)
+    startup.weights.gate.set()
+    item.locator('.state[data-state="ready"]').wait_for(timeout=180_000)  # the page refreshes by itself
+    startup.finish()
+    log = startup.server.log_path.read_text()
+    print("\n".join(line for line in log.splitlines() if line.startswith("runway-models:")))
+    assert re.search(r"runway-models: yolo-download: downloading the weights file: [\d.]+ of 3\.7 MB", log), log
+    assert re.search(r"runway-models: yolo-download: loaded in [\d.]+ s", log), log
+    assert "runway-models: yolo-broken: failed: " in log
 
 
 def test_lists_models_with_their_states(page, server):

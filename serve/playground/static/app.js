@@ -39,6 +39,16 @@ function statusText({ state, detail, load_seconds, replicas }) {
   return parts.join(", ");
 }
 
+// A bar for a weight download whose size is known (the text says the rest: bytes, seconds).
+function progressBar({ progress }) {
+  if (!progress || !progress.bytes_total) return "";
+  const bar = el("progress");
+  bar.max = progress.bytes_total;
+  bar.value = progress.bytes_done;
+  bar.setAttribute("aria-label", "weights downloaded");
+  return bar;
+}
+
 function stateBadge(status) {
   const badge = el("span", `state state-${status.state}`, STATE_WORDS[status.state] || status.state);
   badge.dataset.state = status.state;
@@ -53,7 +63,9 @@ function renderList() {
     const link = el("a", "", model.name);
     link.href = `#/${model.name}`;
     title.append(link, " ", stateBadge(model.status));
-    item.append(title, el("p", "detail", statusText(model.status)));
+    const detail = el("p", "detail", statusText(model.status));
+    detail.append(" ", progressBar(model.status));
+    item.append(title, detail);
     const about = model.description && model.description.first;
     if (about) item.append(el("p", "", about));
     return item;
@@ -72,7 +84,8 @@ function renderModel() {
   $("model").hidden = !model;
   if (!model) return;
   $("model-title").textContent = model.name;
-  $("model-status").replaceChildren(stateBadge(model.status), " ", statusText(model.status));
+  $("model-status").replaceChildren(stateBadge(model.status), " ", statusText(model.status), " ",
+                                    progressBar(model.status));
   renderAbout(model.description || {});
   const ready = model.status.state === "ready";
   $("file").disabled = !ready;
