@@ -93,9 +93,10 @@ def report_until_running(names: list[str], poll_s: float = 0.5, every_s: float =
 
     said: dict[str, tuple[str, float]] = {}  # model -> (what was printed last, when)
 
-    def say(name: str, key: str, text: str) -> None:
+    def say(name: str, key: str, text: str, repeat: bool = False) -> None:
+        """Print on a change of phase; a phase whose figures move (`repeat`) again every `every_s`."""
         last_key, at = said.get(name, ("", 0.0))
-        if key != last_key or time.monotonic() - at >= every_s:
+        if key != last_key or (repeat and time.monotonic() - at >= every_s):
             print(f"runway-models: {name}: {text}", flush=True)
             said[name] = (key, time.monotonic())
 
@@ -115,8 +116,10 @@ def report_until_running(names: list[str], poll_s: float = 0.5, every_s: float =
                     say(name, "done", done)
             elif name != CATALOG_APP:
                 progress = read_progress(name)
-                say(name, f"{progress.phase}:{progress.file}" if progress else "starting",
-                    progress.text() if progress else "starting a replica")
+                if progress:
+                    say(name, f"{progress.phase}:{progress.file}", progress.text(), repeat=True)
+                elif name not in said:  # after its last progress, a replica only has Serve's checks left
+                    say(name, "starting", "starting a replica")
         time.sleep(poll_s)
 
 
