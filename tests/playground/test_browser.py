@@ -1,5 +1,6 @@
 """The playground in a real Chromium (Debian's, driven by Playwright) against a real local Ray Serve with the
-real yolo: a weight download's progress while the server starts, the catalog's states, a photo's boxes (in the DOM and in the screenshot's pixels), the camera
+real yolo and movenet: a weight download's progress while the server starts, the catalog's states, a photo's boxes
+and a pose's skeleton (in the DOM and in the screenshot's pixels), the camera
 streaming over socket.io (Chromium's fake camera playing a video made of real photos), and a bad file.
 A screenshot per test goes to build/test-artifacts/playground/ (CI keeps it)."""
 
@@ -107,7 +108,7 @@ def startup(tmp_path_factory, shared):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RUNWAY_CACHE", str(workdir / "cache"))  # nothing cached: yolo-download downloads
         srv = LocalServer(catalog(workdir, shared), workdir, port=PORT, metrics_port=METRICS_PORT,
-                          models=["yolo", "yolo-broken", "yolo-download"])
+                          models=["yolo", "yolo-broken", "yolo-download", "movenet"])
         started = Startup(srv, weights, threading.Thread(target=lambda: run(srv.start, started.error)))
         started.thread.start()
         try:
@@ -256,6 +257,31 @@ def test_photo_boxes_are_listed_and_drawn(page, server, shared):
     inside = [shot.getpixel((int(box["x1"] + f * (box["x2"] - box["x1"])), int(box["y1"] + g * (box["y2"] - box["y1"]))))
               for f in (0.3, 0.5, 0.7) for g in (0.4, 0.6, 0.8)]
     assert sum(map(near, inside)) <= 2, "the box is an outline, not a fill"
+
+
+def test_pose_skeleton_is_drawn(page, server, shared):
+    """MoveNet on a real squat: the pose listed, and a dot of the pose's colour on every keypoint it found."""
+    page.goto(server.url + "/#/movenet")
+    page.locator("#file:enabled").wait_for()
+    page.set_input_files("#file", str(shared / "images/squat.bmp"))
+    listed = page.locator("#answers li", has_text="pose:")
+    listed.wait_for()
+    found, of = map(int, re.search(r"(\d+) of (\d+) keypoints", listed.inner_text()).groups())
+    assert of == 17 and found >= 12, listed.inner_text()
+    body = json.loads(page.text_content("#raw"))
+    color = listed.locator(".swatch").evaluate("node => getComputedStyle(node).backgroundColor")
+    want = tuple(int(c) for c in re.findall(r"\d+", color)[:3])
+    shot = Image.open(io.BytesIO(page.locator("#canvas").screenshot())).convert("RGB")
+    scale = shot.width / body["result"]["width"]
+    visible = [k for k in body["result"]["keypoints"].values() if k["score"] >= 0.2]
+    assert len(visible) == found
+
+    def dot_at(k: dict) -> bool:
+        x, y = k["x"] * scale, k["y"] * scale
+        return any(all(abs(a - b) <= 40 for a, b in zip(shot.getpixel((int(x) + dx, int(y) + dy)), want))
+                   for dx in (-1, 0, 1) for dy in (-1, 0, 1) if 0 <= x + dx < shot.width and 0 <= y + dy < shot.height)
+
+    assert sum(map(dot_at, visible)) >= 0.9 * len(visible)
 
 
 def test_camera_streams_over_socketio(page, server):
