@@ -1,6 +1,6 @@
-"""The catalog app at `/`: GET / (every model and its status; the browser playground for browsers), /healthz, /readyz, /metrics, GET /<model> for
-entries Ray does not run, and a JSON 404 for unknown models. Served models answer their own /<name> routes;
-this app only sees what no model app claimed.
+"""The catalog app at `/`: GET / (every model and its status; the browser playground for browsers), /healthz,
+/readyz, /metrics, GET /<model> for entries Ray does not run, and a JSON 404 for unknown models. Served models
+answer their own /<name> routes; this app only sees what no model app claimed.
 
 No `from __future__ import annotations` here: Serve ships this class to its replica by value, without the
 module's globals, so FastAPI could not resolve string annotations such as `Request` there."""

@@ -39,7 +39,8 @@ def build_model(entry: Entry, base_dir: Path, device: str = "cpu", progress: Pro
     def reporter(role: str):
         return (lambda done, total: progress.downloading(role, done, total)) if progress else None
 
-    weights = {role: local_weights(entry.name, role, w, base_dir, reporter(role)) for role, w in serving.weights.items()}
+    weights = {role: local_weights(entry.name, role, w, base_dir, reporter(role))
+               for role, w in serving.weights.items()}
     spec = ModelSpec(name=entry.name, weights=weights, options=serving.options, device=device)
     return family_of(serving.implementation).build(spec)
 
