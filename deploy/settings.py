@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from deploy import constants as c
 from deploy.errors import DeployError
 from serve import __version__
-from serve.catalog import NAME_PATTERN, PUBLIC_CATALOG_PATHS
+from serve.catalog import NAME_PATTERN, PUBLIC_CATALOG_PATHS, PUBLIC_CATALOG_PREFIXES
 from serve.errors import field_problems
 from serve.registry import GPU_IMAGE_SUFFIX
 from deploy.quantity import parse_quantity
@@ -357,6 +357,9 @@ class Settings(Strict):
     catalogPaths: list[str] = Field(default_factory=lambda: list(PUBLIC_CATALOG_PATHS),
                                     description="the catalog app's public routes (serve.catalog), routed Exact; "
                                                 "fixed by the runtime")
+    catalogPrefixes: list[str] = Field(default_factory=lambda: list(PUBLIC_CATALOG_PREFIXES),
+                                       description="the catalog app's public folders (serve.catalog: the browser "
+                                                   "playground's scripts), routed by prefix; fixed by the runtime")
     models: list[ModelValues] = Field(default_factory=list,
                                       description="generated: the served models (runway-models generate "
                                                   "--target helm-values)")

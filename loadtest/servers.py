@@ -36,7 +36,7 @@ class LocalServer:
             cmd += ["--grpc-port", str(self.grpc_port)]
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+                                        env=self.env(), start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -46,6 +46,13 @@ class LocalServer:
             time.sleep(0.5)
         self.stop()
         raise TimeoutError(f"server did not start in {timeout_s}s:\n{self.tail()}")
+
+    @staticmethod
+    def env() -> dict[str, str]:
+        """This checkout's code first: the shared virtualenv's editable install may point at another checkout
+        (a worktree), and Ray's workers inherit PYTHONPATH from the server."""
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+        return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
 
     def wait_loaded(self, timeout_s: float = 120) -> dict:
         """Wait until no model is still loading; return the /readyz body."""

@@ -17,6 +17,7 @@ from ray import serve
 
 from serve.catalog import Entry, load_catalog
 from serve.local_only import bind_replica_grpc_to_loopback
+from serve.progress import ProgressReporter
 from serve.protocols.asgi import model_asgi_app
 from serve.protocols.v2 import V2Model
 from serve.protocols.v2_grpc import GRPCInference, importable_messages
@@ -60,8 +61,12 @@ class ModelServer(GRPCInference):
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
         device = choose_device(self.entry, ray.get_gpu_ids())
-        self.runner = ModelRunner(self.entry, partial(build_model, self.entry, loaded.base_dir, device))
-        self.runner.load()
+        progress = ProgressReporter(model)  # Serve calls nothing here until this returns: report through the KV
+        self.runner = ModelRunner(self.entry, partial(build_model, self.entry, loaded.base_dir, device, progress))
+        try:
+            self.runner.load(progress)
+        finally:
+            progress.done()
         self.v2 = V2Model(self.entry, self.runner)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:

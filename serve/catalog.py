@@ -33,6 +33,9 @@ ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH = "/", "/healthz", "/readyz", "
 V2_PATH = "/v2"
 CATALOG_APP_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH, V2_PATH)
 PUBLIC_CATALOG_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH)  # v2 needs Prefix rules: not published yet
+#: The browser playground's scripts and styles (serve/playground): a folder, so ingresses route it by prefix.
+PLAYGROUND_PATH = "/_playground"
+PUBLIC_CATALOG_PREFIXES = (PLAYGROUND_PATH,)
 #: First path segments the catalog app owns: a model may not be named like them.
 RESERVED_NAMES = {p.strip("/") for p in CATALOG_APP_PATHS if p != ROOT_PATH} | {
     "docs", "redoc", "openapi.json", "models", "static"}

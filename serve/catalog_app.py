@@ -1,15 +1,16 @@
-"""The catalog app at `/`: GET / (every model and its status), /healthz, /readyz, /metrics, GET /<model> for
-entries Ray does not run, and a JSON 404 for unknown models. Served models answer their own /<name> routes;
-this app only sees what no model app claimed."""
+"""The catalog app at `/`: GET / (every model and its status; the browser playground for browsers), /healthz,
+/readyz, /metrics, GET /<model> for entries Ray does not run, and a JSON 404 for unknown models. Served models
+answer their own /<name> routes; this app only sees what no model app claimed.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Serve ships this class to its replica by value, without the
+module's globals, so FastAPI could not resolve string annotations such as `Request` there."""
 
 import asyncio
 import os
 import urllib.request
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from ray import serve
 
 from serve import __version__
@@ -17,6 +18,8 @@ from serve.catalog import HEALTH_PATH, METRICS_PATH, READY_PATH, ROOT_PATH, load
 from serve.describe import availability, describe
 from serve.errors import ModelUnavailable, UnknownModel
 from serve.local_only import bind_replica_grpc_to_loopback
+from serve.playground.web import install_playground, page, wants_html
+from serve.progress import read_progress
 from serve.protocols.body import BodyLimits
 from serve.protocols.http import install_error_handlers
 from serve.protocols.v2_grpc import GRPCServerWide, importable_messages
@@ -58,8 +61,10 @@ class CatalogServer(GRPCServerWide):
         replicas = sum(d.replica_states.get("RUNNING", 0) for d in app.deployments.values()) if app else None
         if state != "RUNNING":
             failed = state in ("DEPLOY_FAILED", "UNHEALTHY")
-            return ModelStatus(state="failed" if failed else "loading",
-                               detail=f"Serve application state: {state or 'not deployed'}")
+            serve_state = f"Serve application state: {getattr(state, 'value', state) or 'not deployed'}"
+            progress = None if failed else await asyncio.to_thread(read_progress, name)
+            return ModelStatus(state="failed" if failed else "loading", progress=progress,
+                               detail=f"{progress.text()} ({serve_state})" if progress else serve_state)
         try:
             handle = serve.get_app_handle(name)
             raw = await asyncio.wait_for(handle.model_status.remote(), STATUS_TIMEOUT_S)
@@ -105,10 +110,16 @@ class CatalogServer(GRPCServerWide):
         app = FastAPI(title="runway-models", version=__version__,
                       description="Creative-ML vision models from models.json, served by Ray Serve")
         install_error_handlers(app)
+        install_playground(app)
         names = self.catalog.names
 
-        @app.get(ROOT_PATH, response_model=list[ModelInfo], summary="The catalog: every model and its status")
-        async def catalog() -> list[ModelInfo]:
+        @app.get(ROOT_PATH, response_model=list[ModelInfo], summary="The catalog: every model and its status",
+                 responses={200: {"content": {"text/html": {}},
+                                  "description": "JSON; the browser playground when Accept prefers text/html"}})
+        async def catalog(request: Request, response: Response) -> list[ModelInfo] | HTMLResponse:
+            if wants_html(request.headers.get("accept")):
+                return page()
+            response.headers["Vary"] = "Accept"
             apps = await self.serve_apps()
             return list(await asyncio.gather(*(self.info_of(n, apps) for n in names)))
 

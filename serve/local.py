@@ -19,6 +19,7 @@ from serve.protocols.proxy import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
 logger = logging.getLogger("runway_models")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+CATALOG_APP = "catalog"  # the Serve application at / (serve/catalog_app.py)
 
 
 @dataclass
@@ -82,12 +83,53 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
     names = servable(catalog, settings.models)
     args = {"catalog": str(settings.catalog_path.resolve())}
     metrics_url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
-    targets = [serve.RunTarget(build_catalog_app({**args, "metrics_url": metrics_url, "models": names}), name="catalog",
-                               route_prefix="/")]
+    targets = [serve.RunTarget(build_catalog_app({**args, "metrics_url": metrics_url, "models": names}),
+                               name=CATALOG_APP, route_prefix="/")]
     targets += [serve.RunTarget(build_model_app({**args, "model": n}), name=n, route_prefix=f"/{n}")
                 for n in names]
-    serve.run_many(targets, wait_for_applications_running=True)
+    serve.run_many(targets, wait_for_applications_running=False)
+    report_until_running(names)
     return names
+
+
+def report_until_running(names: list[str], poll_s: float = 0.5, every_s: float = 2.0) -> None:
+    """Print each model's load progress (a download's bytes, the load's seconds, then ready or failed) until
+    every application runs: Serve alone is silent until the last model has loaded. The catalog app answers
+    GET / meanwhile, with the same progress."""
+    from ray import serve
+
+    from serve.progress import read_progress
+
+    said: dict[str, tuple[str, float]] = {}  # model -> (what was printed last, when)
+
+    def say(name: str, key: str, text: str, repeat: bool = False) -> None:
+        """Print on a change of phase; a phase whose figures move (`repeat`) again every `every_s`."""
+        last_key, at = said.get(name, ("", 0.0))
+        if key != last_key or (repeat and time.monotonic() - at >= every_s):
+            print(f"runway-models: {name}: {text}", flush=True)
+            said[name] = (key, time.monotonic())
+
+    pending = [CATALOG_APP, *names]
+    while pending:
+        apps = serve.status().applications
+        for name in list(pending):
+            app = apps.get(name)
+            if app is not None and app.status in ("DEPLOY_FAILED", "UNHEALTHY"):
+                raise RuntimeError(f"application {name} failed to deploy: {app.message}")
+            if app is not None and app.status == "RUNNING":
+                pending.remove(name)
+                if name != CATALOG_APP:
+                    status = serve.get_app_handle(name).model_status.remote().result(timeout_s=30)
+                    done = f"loaded in {status['load_seconds']:.1f} s" if status["state"] == "ready" else \
+                        f"{status['state']}: {status['detail']}"
+                    say(name, "done", done)
+            elif name != CATALOG_APP:
+                progress = read_progress(name)
+                if progress:
+                    say(name, f"{progress.phase}:{progress.file}", progress.text(), repeat=True)
+                elif name not in said:  # after its last progress, a replica only has Serve's checks left
+                    say(name, "starting", "starting a replica")
+        time.sleep(poll_s)
 
 
 def stop(grace_s: float = 10.0) -> None:

@@ -27,6 +27,7 @@ from serve.metrics import ModelMetrics
 from serve.model import Model, ModelSpec
 from serve.describe import describe
 from serve.protocols.types import ModelInfo, ModelStatus, QueryRequest, QueryResponse, Timings
+from serve.progress import ProgressReporter
 from serve.registry import family_of
 from serve.weights import local_weights
 
@@ -46,11 +47,17 @@ class Answer:
     drawn: np.ndarray | None = None  # with render: the input with the answer drawn
 
 
-def build_model(entry: Entry, base_dir: Path, device: str = "cpu") -> Model:
-    """Instantiate (not load) the family the entry names, with its weight paths resolved."""
+def build_model(entry: Entry, base_dir: Path, device: str = "cpu", progress: ProgressReporter | None = None) -> Model:
+    """Instantiate (not load) the family the entry names, with its weight paths resolved (downloaded when only
+    a URL is there, reporting the bytes to `progress`)."""
     assert entry.serving is not None
     serving = entry.serving
-    weights = {role: local_weights(entry.name, role, w, base_dir) for role, w in serving.weights.items()}
+
+    def reporter(role: str):
+        return (lambda done, total: progress.downloading(role, done, total)) if progress else None
+
+    weights = {role: local_weights(entry.name, role, w, base_dir, reporter(role))
+               for role, w in serving.weights.items()}
     spec = ModelSpec(name=entry.name, weights=weights, options=serving.options, device=device)
     return family_of(serving.implementation).build(spec)
 
@@ -73,12 +80,14 @@ class ModelRunner:
         self.output_type = None  # known once the family's module imports
         self.batches = BatchQueue(self._infer_batch, batching.max_batch_size, batching.batch_wait_timeout_s)
 
-    def load(self) -> None:
+    def load(self, progress: ProgressReporter | None = None) -> None:
         """Load the weights; a failure is kept as the model's status instead of killing the replica."""
         t0 = time.perf_counter()
         try:
             model = self.build()
             self.output_type = type(model).output_type
+            if progress:
+                progress.loading()
             model.load()
         except Exception as exc:  # any loader error: keep serving the others, report why
             logger.exception("model %s failed to load", self.entry.name)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from serve.catalog import WeightsFile, resolve_path
 
@@ -26,17 +26,29 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, target: Path) -> Path:
+#: on_bytes(bytes_done, bytes_total or None): called as a download proceeds (serve/progress.py reports it).
+OnBytes = Callable[[int, int | None], None]
+CHUNK = 1 << 20
+
+
+def download(url: str, target: Path, on_bytes: OnBytes | None = None) -> Path:
     """Fetch `url` to `target` atomically (a partial download never looks complete)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
         with urllib.request.urlopen(url, timeout=60) as response:
-            shutil.copyfileobj(response, tmp)
+            length = response.headers.get("Content-Length")
+            total, done = (int(length) if length and length.isdigit() else None), 0
+            while chunk := response.read1(CHUNK):
+                tmp.write(chunk)
+                done += len(chunk)
+                if on_bytes:
+                    on_bytes(done, total)
     os.replace(tmp.name, target)
     return target
 
 
-def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path) -> Path:
+def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path,
+                  on_bytes: OnBytes | None = None) -> Path:
     """The file for one role: its local path when the file is there, else its URL downloaded into the cache
     (the rule `weights_problems` validates by); checked against sha256 when the catalog gives one."""
     path = resolve_path(weights.path, base_dir) if weights.path else None
@@ -45,7 +57,7 @@ def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path) -
             raise FileNotFoundError(f"weights {role!r} of {model}: file not found: {path}")
         path = CACHE / model / f"{role}-{Path(weights.url).name}"
         if not path.is_file():
-            download(weights.url, path)
+            download(weights.url, path, on_bytes)
     if weights.sha256 and (digest := sha256_of(path)) != weights.sha256:
         raise ValueError(f"weights {role!r} of {model}: sha256 of {path} is {digest}, "
                          f"the catalog expects {weights.sha256}")

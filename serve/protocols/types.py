@@ -47,9 +47,26 @@ class QueryResponse(BaseModel, Generic[T]):
 ModelState = Literal["ready", "loading", "failed", "not_available"]
 
 
+class LoadProgress(BaseModel):
+    """Where a loading replica is: downloading a weight file (bytes), then loading the model (seconds)."""
+
+    phase: Literal["downloading", "loading"]
+    file: str | None = Field(None, description="the weight file's role in the catalog (downloading)")
+    bytes_done: int | None = Field(None, ge=0, description="downloaded so far")
+    bytes_total: int | None = Field(None, ge=0, description="the file's size, when the server sent it")
+    seconds: float = Field(ge=0, description="since this phase began")
+
+    def text(self) -> str:
+        if self.phase == "loading":
+            return f"loading the model ({self.seconds:.0f} s)"
+        total = f" of {self.bytes_total / 1e6:.1f}" if self.bytes_total else ""
+        return f"downloading the {self.file} file: {(self.bytes_done or 0) / 1e6:.1f}{total} MB ({self.seconds:.0f} s)"
+
+
 class ModelStatus(BaseModel):
     state: ModelState
     detail: str | None = Field(None, description="why it is not ready")
+    progress: LoadProgress | None = Field(None, description="while loading: the replica's download or load progress")
     load_seconds: float | None = None
     replicas: int | None = Field(None, description="running replicas (Serve's view; GET / fills it in)")
 

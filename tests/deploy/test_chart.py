@@ -13,7 +13,7 @@ from deploy.constants import CLIENT_PORT, DASHBOARD_AGENT_PORT, GCS_PORT, MAX_RA
 from deploy.generate import render
 from deploy.settings import APP_VERSION, CHART_NAME, CHART_VERSION
 from deploy.validate import validate_objects
-from serve.catalog import PUBLIC_CATALOG_PATHS
+from serve.catalog import PUBLIC_CATALOG_PATHS, PUBLIC_CATALOG_PREFIXES
 from tests.helpers.deploy import (
     CHART, EVERYTHING, KUBE_VERSION, RELEASE, by_identity, chart_objects, merged, render_chart,
 )
@@ -155,8 +155,9 @@ def test_ray_ports_name_limit_and_catalog_paths_are_the_generators():
     assert worker["livenessProbe"]["httpGet"]["port"] == DASHBOARD_AGENT_PORT
     operator_rule = objects["NetworkPolicy"]["spec"]["ingress"][-1]
     assert {"protocol": "TCP", "port": DASHBOARD_AGENT_PORT} in operator_rule["ports"]
-    paths = [p["path"] for p in objects["Ingress"]["spec"]["rules"][0]["http"]["paths"]]
-    assert paths[:len(PUBLIC_CATALOG_PATHS)] == list(PUBLIC_CATALOG_PATHS)
+    routes = [(p["path"], p["pathType"]) for p in objects["Ingress"]["spec"]["rules"][0]["http"]["paths"]]
+    catalog_routes = [(p, "Exact") for p in PUBLIC_CATALOG_PATHS] + [(p, "Prefix") for p in PUBLIC_CATALOG_PREFIXES]
+    assert routes[:len(catalog_routes)] == catalog_routes  # the playground's scripts are a folder: by prefix
     assert chart_objects({"fullnameOverride": "a" * MAX_RAYSERVICE_NAME})
 
 

@@ -38,8 +38,10 @@ def test_url_only_weights_are_downloaded_once(tmp_path, monkeypatch):
     try:
         url = f"http://127.0.0.1:{server.server_port}/model.weights"
         spec = WeightsFile(url=url, format="raw", sha256=hashlib.sha256(b"\x01\x02" * 1000).hexdigest())
-        path = local_weights("m", "weights", spec, tmp_path)
+        seen: list[tuple[int, int | None]] = []
+        path = local_weights("m", "weights", spec, tmp_path, on_bytes=lambda done, total: seen.append((done, total)))
         assert path.read_bytes() == b"\x01\x02" * 1000
+        assert seen and seen[-1] == (2000, 2000)  # progress: the bytes so far, of Content-Length
         (site / "model.weights").unlink()
         assert local_weights("m", "weights", spec, tmp_path) == path  # cached: no second download
         with_path = WeightsFile(path=str(tmp_path / "absent.weights"), url=url, format="raw", sha256=spec.sha256)
