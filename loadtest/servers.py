@@ -19,11 +19,12 @@ EXE = Path(sys.executable).with_name("runway-models")
 
 class LocalServer:
     def __init__(self, catalog: list[dict], workdir: Path, port: int = 18000, metrics_port: int = 18080,
-                 models: list[str] | None = None):
+                 models: list[str] | None = None, env: dict[str, str] | None = None):
         self.catalog_path = workdir / "models.json"
         self.catalog_path.write_text(json.dumps(catalog))
         self.log_path = workdir / "serve.log"
         self.port, self.metrics_port, self.models = port, metrics_port, models
+        self.env = env or {}  # e.g. tokens (RUNWAY_TOKEN_<NAME>); the server and its replicas inherit it
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
@@ -34,7 +35,10 @@ class LocalServer:
             cmd += ["--models", ",".join(self.models)]
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+                                        env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1",
+                                             # this checkout's code, not whichever one the venv was installed from
+                                             "PYTHONPATH": str(REPO)},
+                                        start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -16,12 +16,19 @@ import socketio
 from ray import serve
 
 from serve.catalog import Entry, load_catalog
+from serve.errors import ServeError
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.body import BodyLimits
-from serve.protocols.http import model_http_app
+from serve.protocols.hosted import (ReplicaAnswer, ReplicaBackend, SleepingBackend, hosted_overload, hosted_router,
+                                    is_hosted_path)
+from serve.protocols.hosted_types import HostedQuery
+from serve.protocols.http import install_error_handlers, model_http_app
 from serve.protocols.socket import socket_server
+from serve.tokens import TokenStore
 
 SOCKET_PREFIX = "/socket.io"
+#: The Serve application of a sleeping model's hosted gateway: a dot, which model names cannot hold.
+HOSTED_GATEWAY_SUFFIX = ".v1"
 
 
 def _device(entry: Entry) -> str:
@@ -61,6 +68,8 @@ class ModelServer:
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
         self.runner = ModelRunner(self.entry, loaded.base_dir, _device(self.entry))
+        self.tokens = TokenStore.from_environment([model])
+        self.hosted = ReplicaBackend(self.entry, self.runner)
         self.runner.load()
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
@@ -68,14 +77,42 @@ class ModelServer:
         self.runner.configure(user_config.get("max_batch_size", batching.max_batch_size),
                               user_config.get("batch_wait_timeout_s", batching.batch_wait_timeout_s))
 
+    def original_routes_guard(self):
+        """The token check on the catalog's own routes, when the operator asked for it."""
+        hosted = self.entry.serving.hosted
+        if not hosted.protect_original_routes:
+            return None
+        return lambda authorization: self.tokens.check(self.entry.name, hosted.public, authorization)
+
+    def admit(self, scope) -> None:
+        """Before a body is read: overload is 503 on the original routes, 429 on the hosted ones."""
+        try:
+            self.runner.admission.check()
+        except ServeError as error:
+            raise hosted_overload(error) if is_hosted_path(scope) else error
+
     def __serve_build_asgi_app__(self):
-        limits = self.entry.serving.limits
-        http = BodyLimits(model_http_app(self.entry, self.runner), limits.max_body_bytes, limits.body_timeout_s,
-                          gate=self.runner.admission.check)
+        limits, guard = self.entry.serving.limits, self.original_routes_guard()
+        routes = model_http_app(self.entry, self.runner, [hosted_router(self.entry, self.tokens, self.hosted)], guard)
+        http = BodyLimits(routes, limits.max_body_bytes, limits.body_timeout_s, gate=self.admit)
         if self.entry.query.socket is None:
             return PathDispatch(http)
-        sockets = socketio.ASGIApp(socket_server(self.entry, self.runner), socketio_path=None)
+        sockets = socketio.ASGIApp(socket_server(self.entry, self.runner, guard), socketio_path=None)
         return PathDispatch(http, sockets)
+
+    # The hosted gateway of a sleeping model calls these through a handle (authorized there already).
+    async def hosted_root(self) -> dict:
+        async def root() -> dict:
+            return (await self.hosted.root()).model_dump()
+
+        return (await ReplicaAnswer.of(root())).model_dump()
+
+    async def hosted_info(self) -> dict:
+        return (await self.hosted.info()).model_dump()
+
+    async def hosted_query(self, body: dict) -> dict:
+        """Admission (429 on overload) happens in the runner: a handle call has no body gate."""
+        return (await ReplicaAnswer.of(self.hosted.query(HostedQuery.model_validate(body)))).model_dump()
 
     def check_health(self) -> None:
         """Serve calls this every health_check_period_s; a failed load is reported, not fatal (the replica
@@ -87,6 +124,27 @@ class ModelServer:
 
     def model_info(self) -> dict:
         return self.runner.info().model_dump()
+
+
+@serve.deployment(name="HostedGateway", ray_actor_options={"num_cpus": 0.05}, max_ongoing_requests=64)
+@serve.ingress()
+class HostedGateway:
+    """Always on, for a model that scales to zero: answers `/<name>/v1/` at once (`starting` while the model
+    sleeps or wakes) and passes info and query to the model through its handle, which wakes it."""
+
+    def __init__(self, catalog: str, model: str):
+        if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
+            bind_replica_grpc_to_loopback()
+        self.entry = load_catalog(catalog).get(model)
+        self.tokens = TokenStore.from_environment([model])
+
+    def __serve_build_asgi_app__(self):
+        from fastapi import FastAPI
+
+        app = FastAPI(title=f"runway-models: {self.entry.name} (hosted)")
+        install_error_handlers(app)
+        app.include_router(hosted_router(self.entry, self.tokens, SleepingBackend(self.entry.name), prefix=""))
+        return app
 
 
 def gpus_in_cluster() -> bool:
@@ -124,6 +182,8 @@ def model_deployment_options(entry: Entry, use_gpu: bool) -> dict[str, Any]:
             "target_ongoing_requests": scaling.target_ongoing_requests,
             "upscale_delay_s": scaling.upscale_delay_s, "downscale_delay_s": scaling.downscale_delay_s,
         }
+        if scaling.downscale_to_zero_delay_s is not None:
+            options["autoscaling_config"]["downscale_to_zero_delay_s"] = scaling.downscale_to_zero_delay_s
     return options
 
 
@@ -136,6 +196,12 @@ def build_model_app(args: dict[str, Any]) -> serve.Application:
         raise ValueError(f"{entry.name} has no serving section: it is a Docker-only entry")
     use_gpu = args["use_gpu"] if "use_gpu" in args else gpus_in_cluster()
     return ModelServer.options(**model_deployment_options(entry, use_gpu)).bind(str(args["catalog"]), entry.name)
+
+
+def build_hosted_gateway_app(args: dict[str, Any]) -> serve.Application:
+    """Serve application builder for the hosted gateway of a model that sleeps (`autoscaling.min_replicas` 0),
+    deployed at `/<name>/v1` as `<name>.v1`: args {"catalog": path, "model": name}."""
+    return HostedGateway.bind(str(args["catalog"]), args["model"])
 
 
 def build_catalog_app(args: dict[str, Any]) -> serve.Application:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from collections.abc import Callable, Sequence
+
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -74,22 +76,32 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, handle)
 
 
-def model_http_app(entry: Entry, runner) -> FastAPI:
-    """FastAPI app of one model: POST <route> runs the model, GET / describes it."""
+def model_http_app(entry: Entry, runner, routers: Sequence[APIRouter] = (),
+                   guard: Callable[[str | None], None] | None = None) -> FastAPI:
+    """FastAPI app of one model: POST <route> runs the model, GET / describes it; `routers` (other protocols,
+    e.g. the hosted /v1 routes) are mounted beside them. `guard`, when given, is called with the Authorization
+    header before the query route runs and raises to refuse (serving.hosted.protect_original_routes)."""
     output_type = runner.output_type or dict  # a model that failed to load still documents its route
     description = entry.description.text if entry.description else None
     app = FastAPI(title=f"runway-models: {entry.name}", version=__version__, description=description)
     install_error_handlers(app)
 
+    def authorize(request: Request) -> None:
+        if guard:
+            guard(request.headers.get("authorization"))
+
     @app.api_route(entry.query.http.route, methods=[entry.query.http.method],
                    response_model=QueryResponse[output_type], responses=ERROR_RESPONSES,
-                   summary=f"Run {entry.name} on one image")
+                   summary=f"Run {entry.name} on one image", dependencies=[Depends(authorize)])
     async def query(request: QueryRequest) -> QueryResponse:
         return await runner.query(request, transport="http")
 
     @app.get("/", response_model=ModelInfo, summary=f"Describe {entry.name}: status, inputs, outputs")
     async def describe_model() -> ModelInfo:
         return runner.info()
+
+    for router in routers:
+        app.include_router(router)
 
     @app.api_route("/{path:path}", methods=ANY_METHOD, include_in_schema=False)
     async def unknown(request: Request, path: str):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import socketio
 from pydantic import ValidationError
+from socketio.exceptions import ConnectionRefusedError as Refused
 
 from serve.catalog import Entry
 from serve.errors import InvalidPayload, ServeError, field_problems
@@ -32,16 +33,22 @@ class FrameSlot:
 
 
 class NewestFrameNamespace(socketio.AsyncNamespace):
-    def __init__(self, entry: Entry, runner):
+    def __init__(self, entry: Entry, runner, guard=None):
         assert entry.query.socket is not None
         super().__init__(entry.query.socket.namespace)
-        self.entry, self.runner = entry, runner
+        self.entry, self.runner, self.guard = entry, runner, guard
         self.answer_event = entry.query.socket.event
         self.slots: dict[str, FrameSlot] = {}
         # python-socketio dispatches "on_<event>" methods; the catalog names the request event.
         setattr(self, f"on_{entry.query.socket.emit}", self._on_frame)
 
     async def on_connect(self, sid, environ, auth=None):
+        if self.guard:  # the token as an Authorization header on the handshake, or socket.io's auth {"token"}
+            token = auth.get("token") if isinstance(auth, dict) else None
+            try:
+                self.guard(f"Bearer {token}" if isinstance(token, str) else environ.get("HTTP_AUTHORIZATION"))
+            except ServeError as error:
+                raise Refused(error.body().model_dump()) from None
         self.slots[sid] = FrameSlot()
 
     async def on_disconnect(self, sid, reason=None):
@@ -83,11 +90,11 @@ class NewestFrameNamespace(socketio.AsyncNamespace):
         await self.emit(self.answer_event, body, to=sid)
 
 
-def socket_server(entry: Entry, runner) -> socketio.AsyncServer:
+def socket_server(entry: Entry, runner, guard=None) -> socketio.AsyncServer:
     """An AsyncServer for one model. WebSocket is the transport that works with several replicas: polling
     keeps session state in one replica's memory and the Serve proxy does not route a session's polls back to
     it (see the README)."""
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*",
                                max_http_buffer_size=entry.serving.limits.max_body_bytes)
-    sio.register_namespace(NewestFrameNamespace(entry, runner))
+    sio.register_namespace(NewestFrameNamespace(entry, runner, guard))
     return sio
