@@ -30,6 +30,8 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH = "/", "/healthz", "/readyz", "/metrics"
 CATALOG_APP_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH)
 PUBLIC_CATALOG_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH)
+#: Runway's Hosted Models API under each model (serve/protocols/hosted.py): /<name>/v1/...
+HOSTED_PREFIX = "/v1"
 #: First path segments the catalog app owns: a model may not be named like them.
 RESERVED_NAMES = {p.strip("/") for p in CATALOG_APP_PATHS if p != ROOT_PATH} | {
     "docs", "redoc", "openapi.json", "models", "static"}
@@ -343,6 +345,10 @@ class Entry(Strict):
     @property
     def socket_path(self) -> str:
         return f"/{self.name}/socket.io"
+
+    @property
+    def hosted_path(self) -> str:
+        return f"/{self.name}{HOSTED_PREFIX}"
 
 
 class Catalog(BaseModel):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from serve.catalog import Catalog
 from serve.describe import availability
-from serve.protocols.hosted_types import HOSTED_PREFIX
 from serve.protocols.proxy_errors import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
 logger = logging.getLogger("runway_models")
@@ -79,7 +78,7 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
     targets += [serve.RunTarget(build_model_app({**args, "model": n}), name=n, route_prefix=f"/{n}")
                 for n in names]
     targets += [serve.RunTarget(build_hosted_gateway_app({**args, "model": n}), name=n + HOSTED_GATEWAY_SUFFIX,
-                                route_prefix=f"/{n}{HOSTED_PREFIX}")
+                                route_prefix=catalog.get(n).hosted_path)
                 for n in names if catalog.get(n).serving.autoscaling.sleeps]
     serve.run_many(targets, wait_for_applications_running=True)
     return names

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from serve.catalog import HOSTED_PREFIX
 from serve.protocols.types import QueryRequest
 
-HOSTED_PREFIX = "/v1"
 QUERY_ROUTE, INFO_ROUTE = "/query", "/info"
 #: The one input every served model takes: an image as a data URI.
 IMAGE_INPUT = "image"

@@ -4,7 +4,7 @@ local server's `/<model>/v1/...`, as the chart's host-based Ingress rule does on
 Runway's JavaScript client only accepts URLs shaped `http(s)://<name>....runwayml.cloud/v1` (a port breaks its
 pattern), so the test reaches the server under such a name on port 80: a hosts entry points the model's name at a
 loopback address of this test's own (so no other :80 listener on the machine is in the way) where HAProxy listens.
-`python -m tests.hosted_client.front --hosts-line <model>` prints the hosts entry; `.ci/run` adds it.
+`python3 -m tests.hosted_client.front` prints the hosts entry for the test's model; `.ci/run` adds it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 HOSTED_DOMAIN = "hosted-models.runwayml.cloud"
+#: The model the client test serves (object-detection: a fast model whose answer on dog.jpg is known).
+TEST_MODEL = "object-detection"
 FRONT_ADDRESS = "127.0.84.40"  # in 127.0.0.0/8: loopback, and ours alone
 HAPROXY = "haproxy"
 
@@ -97,6 +99,6 @@ class HostedFront:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts-line", metavar="MODEL", required=True, help="print the hosts entry for MODEL")
-    print(hosts_line(parser.parse_args().hosts_line))
+    parser = argparse.ArgumentParser(description="print the hosts entry the hosted client test needs")
+    parser.add_argument("--model", default=TEST_MODEL)
+    print(hosts_line(parser.parse_args().model))

@@ -22,10 +22,10 @@ import socketio
 
 from loadtest.servers import REPO, LocalServer
 from serve.tokens import token_env_name
+from tests.hosted_client.front import TEST_MODEL as MODEL
 from tests.hosted_client.front import HostedFront, hosted_url, hosts_line, resolves_to_front
 
 pytestmark = pytest.mark.slow
-MODEL = "object-detection"
 PORT, METRICS_PORT = 18440, 18441
 CLIENT = REPO / "tests/hosted_client"
 
