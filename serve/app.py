@@ -9,16 +9,17 @@ fires its handlers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 
-import socketio
 from ray import serve
 
 from serve.catalog import Entry, load_catalog
 from serve.errors import ServeError
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.body import BodyLimits
+<<<<<<< HEAD
 from serve.protocols.hosted import (ReplicaAnswer, ReplicaBackend, SleepingBackend, hosted_overload, hosted_router,
                                     is_hosted_path)
 from serve.protocols.hosted_types import HostedQuery
@@ -29,13 +30,33 @@ from serve.tokens import TokenStore
 SOCKET_PREFIX = "/socket.io"
 #: The Serve application of a sleeping model's hosted gateway: a dot, which model names cannot hold.
 HOSTED_GATEWAY_SUFFIX = ".v1"
+=======
+from serve.protocols.http import model_http_app
+from serve.protocols.socket import SOCKET_PATH, socket_app
+from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
+
+log = logging.getLogger("ray.serve")
+>>>>>>> main
 
 
-def _device(entry: Entry) -> str:
-    """"cuda" when Ray gave this replica a GPU (num_gpus in its actor options), else "cpu"."""
-    import ray
+def cuda_available() -> bool:
+    import torch
 
-    return "cuda" if entry.specs.gpu and ray.get_gpu_ids() else "cpu"
+    return torch.cuda.is_available()
+
+
+def choose_device(entry: Entry, gpu_ids: list) -> str:
+    """"cuda" when Ray gave this replica a GPU (`gpu_ids`) and its family can use one, else "cpu". A GPU with an
+    image whose torch has no CUDA (the CPU build on a GPU node) falls back to CPU, saying which image to run,
+    instead of failing to load and keeping /readyz down."""
+    if not gpu_ids or entry.serving is None or entry.serving.implementation not in GPU_FAMILIES:
+        return "cpu"
+    if cuda_available():
+        return "cuda"
+    log.warning("%s: Ray gave this replica GPU %s but this image's torch has no CUDA; running on CPU. Run GPU "
+                "pods on the CUDA build of the image (tag suffix %r: deploy/Dockerfile, chart value "
+                "image.gpuTag)", entry.name, gpu_ids, GPU_IMAGE_SUFFIX)
+    return "cpu"
 
 
 class PathDispatch:
@@ -50,7 +71,7 @@ class PathDispatch:
         if scope["type"] in ("http", "websocket"):
             path, root = scope.get("path", ""), scope.get("root_path", "")
             local = path[len(root):] if root and path.startswith(root) else path
-            if self.socket_app and (local == SOCKET_PREFIX or local.startswith(SOCKET_PREFIX + "/")):
+            if self.socket_app and (local == SOCKET_PATH or local.startswith(SOCKET_PATH + "/")):
                 return await self.socket_app(scope, receive, send)
             if local == "":
                 scope = {**scope, "path": path + "/", "raw_path": (path + "/").encode()}
@@ -65,11 +86,17 @@ class ModelServer:
             bind_replica_grpc_to_loopback()
         from serve.runner import ModelRunner  # the family's framework is imported only in its replica
 
+        import ray
+
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
+<<<<<<< HEAD
         self.runner = ModelRunner(self.entry, loaded.base_dir, _device(self.entry))
         self.tokens = TokenStore.from_environment([model])
         self.hosted = ReplicaBackend(self.entry, self.runner)
+=======
+        self.runner = ModelRunner(self.entry, loaded.base_dir, choose_device(self.entry, ray.get_gpu_ids()))
+>>>>>>> main
         self.runner.load()
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
@@ -97,8 +124,12 @@ class ModelServer:
         http = BodyLimits(routes, limits.max_body_bytes, limits.body_timeout_s, gate=self.admit)
         if self.entry.query.socket is None:
             return PathDispatch(http)
+<<<<<<< HEAD
         sockets = socketio.ASGIApp(socket_server(self.entry, self.runner, guard), socketio_path=None)
         return PathDispatch(http, sockets)
+=======
+        return PathDispatch(http, socket_app(self.entry, self.runner))
+>>>>>>> main
 
     # The hosted gateway of a sleeping model calls these through a handle (authorized there already).
     async def hosted_root(self) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.yolo import YoloModel
+from models.yolo.model import YoloModel
 from serve.model import ModelSpec
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow,
@@ -19,7 +19,7 @@ def yolo(shared, device: str) -> YoloModel:
                                       "weights": folder / "yolo-fastest-1.1-xl.weights",
                                       "names": folder / "coco.names"}, device=device)
     model = YoloModel(spec)
-    model.load_and_mark_ready()
+    model.load()
     return model
 
 

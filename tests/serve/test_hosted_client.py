@@ -117,6 +117,22 @@ def test_first_query_after_sleep_wakes_the_model(served, token, photo):
     print(f"first query after sleep (client, cold): {result['coldQueryMs']:.0f} ms")
 
 
+def test_info_and_query_wait_for_a_sleeping_model(served, token, photo):
+    """Without the client's constructor waking it first: the request itself wakes the model and succeeds."""
+    headers = {"Authorization": f"Bearer {token}"}
+    image = "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode()
+    wait_asleep(served)
+    start = time.monotonic()
+    response = httpx.post(f"{served.url}/{MODEL}/v1/query", json={"image": image}, headers=headers, timeout=120)
+    took = time.monotonic() - start
+    assert response.status_code == 200, (response.status_code, response.headers, response.text)
+    assert {"dog", "bicycle", "car"} <= labels(response.json())
+    wait_asleep(served)
+    info = httpx.get(f"{served.url}/{MODEL}/v1/info", headers=headers, timeout=120)
+    assert info.status_code == 200 and info.json()["name"] == MODEL, info.text
+    print(f"first query after sleep (httpx, cold): {took * 1e3:.0f} ms")
+
+
 def test_wait_until_awake_info_and_warm_queries(served, token, photo):
     wait_asleep(served)
     result = drive("wake", token, photo)
