@@ -19,24 +19,17 @@ from serve.catalog import Entry, load_catalog
 from serve.errors import ServeError
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.body import BodyLimits
-<<<<<<< HEAD
 from serve.protocols.hosted import (ReplicaAnswer, ReplicaBackend, SleepingBackend, hosted_overload, hosted_router,
                                     is_hosted_path)
 from serve.protocols.hosted_types import HostedQuery
 from serve.protocols.http import install_error_handlers, model_http_app
-from serve.protocols.socket import socket_server
-from serve.tokens import TokenStore
-
-SOCKET_PREFIX = "/socket.io"
-#: The Serve application of a sleeping model's hosted gateway: a dot, which model names cannot hold.
-HOSTED_GATEWAY_SUFFIX = ".v1"
-=======
-from serve.protocols.http import model_http_app
 from serve.protocols.socket import SOCKET_PATH, socket_app
 from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
+from serve.tokens import TokenStore
 
 log = logging.getLogger("ray.serve")
->>>>>>> main
+#: The Serve application of a sleeping model's hosted gateway: a dot, which model names cannot hold.
+HOSTED_GATEWAY_SUFFIX = ".v1"
 
 
 def cuda_available() -> bool:
@@ -90,13 +83,9 @@ class ModelServer:
 
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
-<<<<<<< HEAD
-        self.runner = ModelRunner(self.entry, loaded.base_dir, _device(self.entry))
+        self.runner = ModelRunner(self.entry, loaded.base_dir, choose_device(self.entry, ray.get_gpu_ids()))
         self.tokens = TokenStore.from_environment([model])
         self.hosted = ReplicaBackend(self.entry, self.runner)
-=======
-        self.runner = ModelRunner(self.entry, loaded.base_dir, choose_device(self.entry, ray.get_gpu_ids()))
->>>>>>> main
         self.runner.load()
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
@@ -124,12 +113,7 @@ class ModelServer:
         http = BodyLimits(routes, limits.max_body_bytes, limits.body_timeout_s, gate=self.admit)
         if self.entry.query.socket is None:
             return PathDispatch(http)
-<<<<<<< HEAD
-        sockets = socketio.ASGIApp(socket_server(self.entry, self.runner, guard), socketio_path=None)
-        return PathDispatch(http, sockets)
-=======
-        return PathDispatch(http, socket_app(self.entry, self.runner))
->>>>>>> main
+        return PathDispatch(http, socket_app(self.entry, self.runner, guard))
 
     # The hosted gateway of a sleeping model calls these through a handle (authorized there already).
     async def hosted_root(self) -> dict:

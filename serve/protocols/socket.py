@@ -93,13 +93,6 @@ class NewestFrameNamespace(socketio.AsyncNamespace):
         await self.emit(self.answer_event, body, to=sid)
 
 
-<<<<<<< HEAD
-def socket_server(entry: Entry, runner, guard=None) -> socketio.AsyncServer:
-    """An AsyncServer for one model. WebSocket is the transport that works with several replicas: polling
-    keeps session state in one replica's memory and the Serve proxy does not route a session's polls back to
-    it (see the README)."""
-    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*",
-=======
 def websocket_only(entry: Entry) -> bool:
     """WebSocket is the only transport that works with several replicas: a long-polling session lives in the
     memory of the replica that opened it, and the Serve proxy spreads the session's later polls over all
@@ -107,11 +100,10 @@ def websocket_only(entry: Entry) -> bool:
     return entry.serving is not None and entry.serving.autoscaling.max_replicas > 1
 
 
-def socket_server(entry: Entry, runner) -> socketio.AsyncServer:
+def socket_server(entry: Entry, runner, guard=None) -> socketio.AsyncServer:
     """An AsyncServer for one model, WebSocket-only where the model may run several replicas."""
     transports = ["websocket"] if websocket_only(entry) else ["polling", "websocket"]
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", transports=transports,
->>>>>>> main
                                max_http_buffer_size=entry.serving.limits.max_body_bytes)
     sio.register_namespace(NewestFrameNamespace(entry, runner, guard))
     return sio
@@ -133,7 +125,8 @@ class RefusePolling:
             f"only: connect with transports=['websocket']"))
 
 
-def socket_app(entry: Entry, runner):
-    """The model's socket.io ASGI app (engine.io path checks left to PathDispatch)."""
-    app = socketio.ASGIApp(socket_server(entry, runner), socketio_path=None)
+def socket_app(entry: Entry, runner, guard=None):
+    """The model's socket.io ASGI app (engine.io path checks left to PathDispatch); `guard` checks a token on
+    connect (serve.tokens, when the catalog protects the original routes)."""
+    app = socketio.ASGIApp(socket_server(entry, runner, guard), socketio_path=None)
     return RefusePolling(app, entry) if websocket_only(entry) else app

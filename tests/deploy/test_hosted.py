@@ -17,7 +17,7 @@ def _sleepy(entries):
 
 
 def test_hosted_paths_tokens_secret_and_gateway(write_catalog, kuberay_dir):
-    values = {"hosted": {"tokensSecret": "model-tokens"},
+    values = {"hosted": {"tokensSecret": "model-tokens"}, "ingress": {"enabled": True},
               "httpRoute": {"enabled": True, "parentRefs": [{"name": "gw"}]}}
     files = render(str(write_catalog(_sleepy)), "kuberay", values=values).files
     ingress = next(o for o in files["kuberay/ingress.yaml"] if o["metadata"]["name"] == "runway-models")

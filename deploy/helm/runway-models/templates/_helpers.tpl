@@ -157,16 +157,12 @@ runway-models/model: {{ .model.name }}
 {{- /* Ray's proxy imports our middlewares from here (JSON errors, socket.io frame gate);
   serve/protocols/proxy.py defines it and a test keeps the two equal. */}}
 - name: RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH
-<<<<<<< HEAD
-  value: serve.protocols.proxy_errors:middlewares
+  value: serve.protocols.proxy:middlewares
 {{- if .Values.hosted.tokensSecret }}
 {{- /* serve/tokens.py reads a file per model from this folder (TOKENS_DIR_ENV). */}}
 - name: RUNWAY_TOKENS_DIR
   value: /etc/runway-models/tokens
 {{- end }}
-=======
-  value: serve.protocols.proxy:middlewares
->>>>>>> main
 {{- end }}
 
 {{/* Volume mounts of Ray containers. */}}
