@@ -100,6 +100,9 @@ class Weights(Strict):
 
 
 class HostedSettings(Strict):
+    domain: str = Field("", pattern=c.optional(c.HOSTNAME),
+                        description="with httpRoute: each model also answers at <model>.<domain>/v1, Runway's "
+                                    "hosted URL form (the Gateway's listener must accept those names)")
     tokensSecret: str = Field("", pattern=c.optional(c.DNS1123_LABEL),
                               description="an existing Secret whose keys are model names and values their hosted "
                                           "API tokens (several separated by whitespace); mounted as files, "

@@ -17,15 +17,19 @@ def _sleepy(entries):
 
 
 def test_hosted_paths_tokens_secret_and_gateway(write_catalog, kuberay_dir):
-    values = {"hosted": {"tokensSecret": "model-tokens"}, "ingress": {"enabled": True},
+    values = {"hosted": {"tokensSecret": "model-tokens", "domain": "models.example.org"}, "ingress": {"enabled": True},
               "httpRoute": {"enabled": True, "parentRefs": [{"name": "gw"}]}}
     files = render(str(write_catalog(_sleepy)), "kuberay", values=values).files
     ingress = next(o for o in files["kuberay/ingress.yaml"] if o["metadata"]["name"] == "runway-models")
     prefixes = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"] if p["pathType"] == "Prefix"}
     assert {"/yolo/v1", "/object-detection/v1"} <= prefixes
-    route = files["kuberay/httproute.yaml"][0]
+    route, *per_model = files["kuberay/httproute.yaml"]
     matched = {m["path"]["value"] for rule in route["spec"]["rules"] for m in rule["matches"]}
     assert {"/yolo/v1", "/object-detection/v1"} <= matched
+    by_host = {r["spec"]["hostnames"][0]: r["spec"]["rules"][0] for r in per_model}  # Runway's URL form
+    yolo = by_host["yolo.models.example.org"]
+    assert yolo["matches"] == [{"path": {"type": "PathPrefix", "value": "/v1"}}]
+    assert yolo["filters"][0]["urlRewrite"]["path"] == {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/yolo/v1"}
 
     service = files["kuberay/rayservice.yaml"][0]["spec"]
     apps = {a["name"]: a for a in yaml.safe_load(service["serveConfigV2"])["applications"]}
