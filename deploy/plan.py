@@ -15,7 +15,7 @@ from serve.catalog import CATALOG_APP_PATHS, Catalog, CatalogError, Entry, load_
 from deploy import names
 from deploy.errors import DeployError
 from deploy.quantity import ceil_units, parse_quantity
-from deploy.serve_config import model_application
+from deploy.serve_config import hosted_gateway_application, model_application
 from deploy import constants as c
 from deploy.constants import FIXED_RAY_PORTS, MAX_LABEL, MAX_RAYSERVICE_NAME, MAX_RELEASE
 from deploy.settings import DockerModel, DockerPort, ModelValues, Resources, Settings, settings_from
@@ -257,9 +257,10 @@ def make_plan(catalog: Catalog, source: Path, release: str, settings: Settings) 
 def generated_values(plan: Plan, sizes: dict[str, tuple[int, int]], values: dict) -> dict:
     """`values` with the keys computed from the catalog filled in (what `--target helm-values` adds)."""
     path, gpu = plan.settings.catalog.path, plan.settings.ray.gpuPool.enabled
-    values["models"] = [ModelValues(name=m.entry.name, httpPath=m.entry.http_path, socketPath=m.entry.socket_path,
-                                    application=model_application(m.entry, path, gpu)).model_dump(mode="json")
-                        for m in plan.served]
+    models = [ModelValues(name=m.entry.name, httpPath=m.entry.http_path, socketPath=m.entry.socket_path,
+                          hostedPath=m.entry.hosted_path, application=model_application(m.entry, path, gpu),
+                          hostedGateway=hosted_gateway_application(m.entry, path)) for m in plan.served]
+    values["models"] = [m.model_dump(mode="json", exclude_none=True) for m in models]
     values["dockerModels"] = [docker_model(d, gpu).model_dump(mode="json") for d in plan.docker_only]
     for pool, (low, high) in sizes.items():
         values["ray"][pool]["minReplicas"], values["ray"][pool]["maxReplicas"] = low, high

@@ -19,6 +19,7 @@ from serve.errors import field_problems
 
 MODEL_IMPORT_PATH = "serve.app:build_model_app"
 MODEL_DEPLOYMENT = "ModelServer"
+GATEWAY_IMPORT_PATH = "serve.app:build_hosted_gateway_app"
 
 
 def deployment_options(entry: Entry, use_gpu: bool = True) -> dict[str, Any]:
@@ -35,6 +36,17 @@ def model_application(entry: Entry, catalog_path: str, use_gpu: bool = True) -> 
     return {"name": entry.name, "route_prefix": f"/{entry.name}", "import_path": MODEL_IMPORT_PATH,
             "args": {"catalog": catalog_path, "model": entry.name},
             "deployments": [deployment_options(entry, use_gpu)]}
+
+
+def hosted_gateway_application(entry: Entry, catalog_path: str) -> dict[str, Any] | None:
+    """The always-on hosted gateway of a model that scales to zero (serve.app.HostedGateway), else None."""
+    from serve.app import HOSTED_GATEWAY_SUFFIX
+
+    if entry.serving is None or not entry.serving.autoscaling.sleeps:
+        return None
+    return {"name": entry.name + HOSTED_GATEWAY_SUFFIX, "route_prefix": entry.hosted_path,
+            "import_path": GATEWAY_IMPORT_PATH, "args": {"catalog": catalog_path, "model": entry.name},
+            "deployments": [{"name": "HostedGateway"}]}
 
 
 def _unknown_keys(model: BaseModel, raw: Any, where: str) -> list[str]:

@@ -99,6 +99,16 @@ class Weights(Strict):
     claimName: str = Field("", description="PersistentVolumeClaim holding <claim>/weights/... when source is pvc")
 
 
+class HostedSettings(Strict):
+    domain: str = Field("", pattern=c.optional(c.HOSTNAME),
+                        description="with httpRoute: each model also answers at <model>.<domain>/v1, Runway's "
+                                    "hosted URL form (the Gateway's listener must accept those names)")
+    tokensSecret: str = Field("", pattern=c.optional(c.DNS1123_LABEL),
+                              description="an existing Secret whose keys are model names and values their hosted "
+                                          "API tokens (several separated by whitespace); mounted as files, "
+                                          "RUNWAY_TOKENS_DIR. Empty: no tokens (private models answer 403)")
+
+
 class ScratchVolume(Strict):
     sizeLimit: Quantity = Field("4Gi", description="size of the emptyDir at /tmp (Ray session files, caches)")
 
@@ -204,8 +214,13 @@ class ModelValues(Strict):
     name: str = Field(pattern=NAME_PATTERN, max_length=50, description="model name")
     httpPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="the model's HTTP route, e.g. /yolo/query_once")
     socketPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="socket.io path, e.g. /yolo/socket.io")
+    hostedPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="Hosted Models API prefix, e.g. /yolo/v1")
     application: dict[str, Any] = Field(json_schema_extra=_APPLICATION_SCHEMA,
                                         description="the model's Ray Serve application (serve deploy format)")
+    hostedGateway: dict[str, Any] | None = Field(
+        None, json_schema_extra=lambda schema: schema.update(anyOf=[_APPLICATION_SCHEMA, {"type": "null"}]),
+        description="a model that scales to zero: the always-on application answering its /v1 routes while it "
+                    "sleeps (serve deploy format)")
 
 
 class DockerPort(Strict):
@@ -367,6 +382,8 @@ class Settings(Strict):
         default_factory=list, description="generated: Docker-only entries (no serving section, or a family not "
                                           "built): each runs its own image, routed at /<name>/...")
     docker: DockerPods = Field(default_factory=DockerPods, description="pods of the Docker-only entries")
+    hosted: HostedSettings = Field(default_factory=HostedSettings,
+                                   description="Runway's Hosted Models API (/<model>/v1): tokens")
     ingress: Ingress = Field(default_factory=Ingress, description="Ingress")
     httpRoute: HttpRoute = Field(default_factory=HttpRoute, description="Gateway API HTTPRoute")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="monitoring")

@@ -19,11 +19,12 @@ EXE = Path(sys.executable).with_name("runway-models")
 
 class LocalServer:
     def __init__(self, catalog: list[dict], workdir: Path, port: int = 18000, metrics_port: int = 18080,
-                 models: list[str] | None = None, grpc_port: int | None = None):
+                 models: list[str] | None = None, grpc_port: int | None = None, env: dict[str, str] | None = None):
         self.catalog_path = workdir / "models.json"
         self.catalog_path.write_text(json.dumps(catalog))
         self.log_path = workdir / "serve.log"
         self.port, self.metrics_port, self.models, self.grpc_port = port, metrics_port, models, grpc_port
+        self.extra_env = env or {}  # e.g. tokens (RUNWAY_TOKEN_<NAME>); the server and its replicas inherit it
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
@@ -47,12 +48,11 @@ class LocalServer:
         self.stop()
         raise TimeoutError(f"server did not start in {timeout_s}s:\n{self.tail()}")
 
-    @staticmethod
-    def env() -> dict[str, str]:
+    def env(self) -> dict[str, str]:
         """This checkout's code first: the shared virtualenv's editable install may point at another checkout
         (a worktree), and Ray's workers inherit PYTHONPATH from the server."""
         path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-        return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+        return {**os.environ, **self.extra_env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
 
     def wait_loaded(self, timeout_s: float = 120) -> dict:
         """Wait until no model is still loading; return the /readyz body."""

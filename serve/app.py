@@ -16,15 +16,23 @@ from typing import Any
 from ray import serve
 
 from serve.catalog import Entry, load_catalog
+from serve.errors import ServeError
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.progress import ProgressReporter
 from serve.protocols.asgi import model_asgi_app
+from serve.protocols.hosted import (ReplicaAnswer, ReplicaBackend, SleepingBackend, hosted_overload, hosted_router,
+                                    is_hosted_path)
+from serve.protocols.hosted_types import HostedQuery
+from serve.protocols.http import install_error_handlers
 from serve.protocols.v2 import V2Model
 from serve.protocols.v2_grpc import GRPCInference, importable_messages
 from serve.protocols.v2_http import call_asgi
 from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
+from serve.tokens import TokenStore
 
 log = logging.getLogger("ray.serve")
+#: The Serve application of a sleeping model's hosted gateway: a dot, which model names cannot hold.
+HOSTED_GATEWAY_SUFFIX = ".v1"
 
 
 def cuda_available() -> bool:
@@ -63,6 +71,8 @@ class ModelServer(GRPCInference):
         device = choose_device(self.entry, ray.get_gpu_ids())
         progress = ProgressReporter(model)  # Serve calls nothing here until this returns: report through the KV
         self.runner = ModelRunner(self.entry, partial(build_model, self.entry, loaded.base_dir, device, progress))
+        self.tokens = TokenStore.from_environment([model])
+        self.hosted = ReplicaBackend(self.entry, self.runner)
         try:
             self.runner.load(progress)
         finally:
@@ -74,13 +84,43 @@ class ModelServer(GRPCInference):
         self.runner.configure(user_config.get("max_batch_size", batching.max_batch_size),
                               user_config.get("batch_wait_timeout_s", batching.batch_wait_timeout_s))
 
+    def original_routes_guard(self):
+        """The token check on the catalog's own routes, when the operator asked for it."""
+        hosted = self.entry.serving.hosted
+        if not hosted.protect_original_routes:
+            return None
+        return lambda authorization: self.tokens.check(self.entry.name, hosted.public, authorization)
+
+    def admit(self, scope) -> None:
+        """Before a body is read: overload is 503 on the original routes, 429 on the hosted ones."""
+        try:
+            self.runner.admission.check()
+        except ServeError as error:
+            raise hosted_overload(error) if is_hosted_path(scope) else error
+
     def __serve_build_asgi_app__(self):
-        self.asgi = model_asgi_app(self.entry, self.runner, self.v2)
+        self.asgi = model_asgi_app(self.entry, self.runner, self.v2,
+                                   routers=(hosted_router(self.entry, self.tokens, self.hosted),),
+                                   guard=self.original_routes_guard(), gate=self.admit)
         return self.asgi
 
     async def v2_http(self, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes):
         """A v2 request the catalog app received at `/v2/...`, answered by this replica's own routes."""
         return await call_asgi(self.asgi, self.entry.route_prefix, method, path, headers, body)
+
+    # The hosted gateway of a sleeping model calls these through a handle (authorized there already).
+    async def hosted_root(self) -> dict:
+        async def root() -> dict:
+            return (await self.hosted.root()).model_dump()
+
+        return (await ReplicaAnswer.of(root())).model_dump()
+
+    async def hosted_info(self) -> dict:
+        return (await self.hosted.info()).model_dump()
+
+    async def hosted_query(self, body: dict) -> dict:
+        """Admission (429 on overload) happens in the runner: a handle call has no body gate."""
+        return (await ReplicaAnswer.of(self.hosted.query(HostedQuery.model_validate(body)))).model_dump()
 
     def check_health(self) -> None:
         """Serve calls this every health_check_period_s; a failed load is reported, not fatal (the replica
@@ -92,6 +132,27 @@ class ModelServer(GRPCInference):
 
     def model_info(self) -> dict:
         return self.runner.info().model_dump()
+
+
+@serve.deployment(name="HostedGateway", ray_actor_options={"num_cpus": 0.05}, max_ongoing_requests=64)
+@serve.ingress()
+class HostedGateway:
+    """Always on, for a model that scales to zero: answers `/<name>/v1/` at once (`starting` while the model
+    sleeps or wakes) and passes info and query to the model through its handle, which wakes it."""
+
+    def __init__(self, catalog: str, model: str):
+        if os.environ.get("RUNWAY_LOCAL_ONLY") == "1":
+            bind_replica_grpc_to_loopback()
+        self.entry = load_catalog(catalog).get(model)
+        self.tokens = TokenStore.from_environment([model])
+
+    def __serve_build_asgi_app__(self):
+        from fastapi import FastAPI
+
+        app = FastAPI(title=f"runway-models: {self.entry.name} (hosted)")
+        install_error_handlers(app)
+        app.include_router(hosted_router(self.entry, self.tokens, SleepingBackend(self.entry.name), prefix=""))
+        return app
 
 
 def gpus_in_cluster() -> bool:
@@ -129,6 +190,8 @@ def model_deployment_options(entry: Entry, use_gpu: bool) -> dict[str, Any]:
             "target_ongoing_requests": scaling.target_ongoing_requests,
             "upscale_delay_s": scaling.upscale_delay_s, "downscale_delay_s": scaling.downscale_delay_s,
         }
+        if scaling.downscale_to_zero_delay_s is not None:
+            options["autoscaling_config"]["downscale_to_zero_delay_s"] = scaling.downscale_to_zero_delay_s
     return options
 
 
@@ -141,6 +204,12 @@ def build_model_app(args: dict[str, Any]) -> serve.Application:
         raise ValueError(f"{entry.name} has no serving section: it is a Docker-only entry")
     use_gpu = args["use_gpu"] if "use_gpu" in args else gpus_in_cluster()
     return ModelServer.options(**model_deployment_options(entry, use_gpu)).bind(str(args["catalog"]), entry.name)
+
+
+def build_hosted_gateway_app(args: dict[str, Any]) -> serve.Application:
+    """Serve application builder for the hosted gateway of a model that sleeps (`autoscaling.min_replicas` 0),
+    deployed at `/<name>/v1` as `<name>.v1`: args {"catalog": path, "model": name}."""
+    return HostedGateway.bind(str(args["catalog"]), args["model"])
 
 
 def build_catalog_app(args: dict[str, Any]) -> serve.Application:

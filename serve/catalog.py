@@ -36,6 +36,8 @@ PUBLIC_CATALOG_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH)  # v2 needs Prefix r
 #: The browser playground's scripts and styles (serve/playground): a folder, so ingresses route it by prefix.
 PLAYGROUND_PATH = "/_playground"
 PUBLIC_CATALOG_PREFIXES = (PLAYGROUND_PATH,)
+#: Runway's Hosted Models API under each model (serve/protocols/hosted.py): /<name>/v1/...
+HOSTED_PREFIX = "/v1"
 #: First path segments the catalog app owns: a model may not be named like them.
 RESERVED_NAMES = {p.strip("/") for p in CATALOG_APP_PATHS if p != ROOT_PATH} | {
     "docs", "redoc", "openapi.json", "models", "static"}
@@ -236,12 +238,34 @@ class Autoscaling(Strict):
     target_ongoing_requests: float = Field(2.0, gt=0, description="per replica, before scaling up")
     upscale_delay_s: float = Field(30.0, ge=0, description="load must persist this long before adding a replica")
     downscale_delay_s: float = Field(600.0, ge=0, description="idle this long before removing a replica")
+    downscale_to_zero_delay_s: float | None = Field(
+        None, ge=0, description="with min_replicas 0: idle this long before the last replica goes (the model "
+        "sleeps; the next request wakes it); unset: downscale_delay_s")
 
     @model_validator(mode="after")
     def _ordered(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
+        if self.downscale_to_zero_delay_s is not None and self.min_replicas != 0:
+            raise ValueError(f"downscale_to_zero_delay_s {self.downscale_to_zero_delay_s:g} needs min_replicas 0 "
+                             f"(got {self.min_replicas}): only a model allowed to scale to zero can sleep")
         return self
+
+    @property
+    def sleeps(self) -> bool:
+        """Scales to zero when idle: hosted requests must wake it (serve/protocols/hosted.py)."""
+        return self.min_replicas == 0
+
+
+class Hosted(Strict):
+    """Runway's Hosted Models API at /<name>/v1 (serve/protocols/hosted.py)."""
+
+    public: bool = Field(False, description="answer /v1 without a token. Otherwise the model is private: a token "
+                         "must be configured for it (RUNWAY_TOKEN_<NAME>, a file <name> in RUNWAY_TOKENS_DIR, or "
+                         "the chart's hosted.tokens Secret) and every /v1 request must carry it as a Bearer token")
+    protect_original_routes: bool = Field(False, description="also require the token on the catalog's own query "
+                                          "route and socket.io namespace (they are open by default, as the "
+                                          "original's were)")
 
 
 class Resources(Strict):
@@ -271,6 +295,7 @@ class Serving(Strict):
     autoscaling: Autoscaling = Autoscaling()
     resources: Resources = Resources()
     limits: InputLimits = InputLimits()
+    hosted: Hosted = Hosted()
     latency_budget_s: float = Field(2.0, gt=0, le=600, description="a replica admits a request only when its "
                                     "measured drain rate answers it within this; the rest get 503 at once")
     max_ongoing_requests: int = Field(32, ge=1, le=10_000, description="per replica; above it: 503")
@@ -389,6 +414,10 @@ class Entry(Strict):
     def route_prefix(self) -> str:
         """Where Serve mounts the model's application: every path of the model starts with it."""
         return f"/{self.name}"
+
+    @property
+    def hosted_path(self) -> str:
+        return f"{self.route_prefix}{HOSTED_PREFIX}"
 
 
 class Catalog(BaseModel):

@@ -28,6 +28,8 @@ from serve.protocols.v2_http import error_body as v2_error_body, is_v2_path, ser
 from serve.protocols.types import ModelInfo, ModelStatus, Readiness
 
 STATUS_TIMEOUT_S = 2.0
+#: Model states /readyz counts as ready: an asleep model wakes on its next request.
+READY_STATES = ("ready", "not_available", "asleep")
 
 
 @serve.deployment(name="CatalogServer", ray_actor_options={"num_cpus": 0.05}, max_ongoing_requests=64)
@@ -65,6 +67,10 @@ class CatalogServer(GRPCServerWide):
             progress = None if failed else await asyncio.to_thread(read_progress, name)
             return ModelStatus(state="failed" if failed else "loading", progress=progress,
                                detail=f"{progress.text()} ({serve_state})" if progress else serve_state)
+        if replicas == 0 and entry.serving.autoscaling.sleeps:
+            # Asking the replica would wake it (and probes would keep it awake): report it asleep instead.
+            return ModelStatus(state="asleep", replicas=0,
+                               detail="scaled to zero after idling; the next request to it wakes it")
         try:
             handle = serve.get_app_handle(name)
             raw = await asyncio.wait_for(handle.model_status.remote(), STATUS_TIMEOUT_S)
@@ -132,7 +138,7 @@ class CatalogServer(GRPCServerWide):
         async def readyz():
             apps = await self.serve_apps()
             statuses = dict(zip(names, await asyncio.gather(*(self.status_of(n, apps) for n in names))))
-            ready = all(s.state in ("ready", "not_available") for s in statuses.values())
+            ready = all(s.state in READY_STATES for s in statuses.values())
             body = Readiness(ready=ready, models=statuses).model_dump()
             return JSONResponse(body, status_code=200 if ready else 503)
 

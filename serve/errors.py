@@ -88,6 +88,27 @@ class Overloaded(ServeError):
     headers = {"Retry-After": "1"}
 
 
+class TooManyRequests(ServeError):
+    """Overload on the hosted routes: Runway's client retries 429 (and gives up on 503)."""
+
+    status, code = 429, "overloaded"
+
+    def __init__(self, overloaded: Overloaded):
+        super().__init__(overloaded.detail)
+        self.headers = dict(overloaded.headers)
+
+
+class Unauthorized(ServeError):
+    """No token, or a wrong one, for a private model. The detail never quotes what was sent."""
+
+    status, code = 401, "unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServeError):
+    status, code = 403, "forbidden"
+
+
 def field_problems(errors: Iterable[dict[str, Any]], prefix: str = "", skip: int = 0, empty: str = "(top level)",
                    show_input: bool = False) -> list[str]:
     """pydantic's errors as `prefix.a.b: message` lines: the one formatter for catalog, values, Serve config

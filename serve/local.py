@@ -66,7 +66,7 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
     import ray
     from ray import serve
 
-    from serve.app import build_catalog_app, build_model_app
+    from serve.app import HOSTED_GATEWAY_SUFFIX, build_catalog_app, build_hosted_gateway_app, build_model_app
 
     ray.init(address="local", _node_ip_address="127.0.0.1" if local_only else None, include_dashboard=False,
              _metrics_export_port=settings.metrics_port, num_cpus=settings.num_cpus,
@@ -87,6 +87,9 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
                                name=CATALOG_APP, route_prefix="/")]
     targets += [serve.RunTarget(build_model_app({**args, "model": n}), name=n, route_prefix=f"/{n}")
                 for n in names]
+    targets += [serve.RunTarget(build_hosted_gateway_app({**args, "model": n}), name=n + HOSTED_GATEWAY_SUFFIX,
+                                route_prefix=catalog.get(n).hosted_path)
+                for n in names if catalog.get(n).serving.autoscaling.sleeps]
     serve.run_many(targets, wait_for_applications_running=False)
     report_until_running(names)
     return names

@@ -17,8 +17,8 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class BodyLimits:
-    """`gate`, when given, is called before the body is read and may raise a ServeError (e.g. overload): a request
-    refused anyway costs no body transfer."""
+    """`gate`, when given, is called with the request's scope before the body is read and may raise a ServeError
+    (e.g. overload): a request refused anyway costs no body transfer."""
 
     def __init__(self, app, max_bytes: int, timeout_s: float, gate=None, error_body=None):
         self.app, self.max_bytes, self.timeout_s, self.gate = app, max_bytes, timeout_s, gate
@@ -30,7 +30,7 @@ class BodyLimits:
             return await self.app(scope, receive, send)
         try:
             if self.gate:
-                self.gate()
+                self.gate(scope)
             declared = content_length(scope)
             if declared is not None and declared > self.max_bytes:
                 raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {self.max_bytes}")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from collections.abc import Callable, Sequence
+
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve import __version__
@@ -76,17 +77,24 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, handle)
 
 
-def model_http_app(entry: Entry, runner, routers: tuple = ()) -> FastAPI:
-    """FastAPI app of one model: POST <route> runs the model, GET / describes it; `routers` (other protocols'
-    routes, e.g. v2) come before the catch-all that answers unknown paths."""
+def model_http_app(entry: Entry, runner, routers: Sequence[APIRouter] = (),
+                   guard: Callable[[str | None], None] | None = None) -> FastAPI:
+    """FastAPI app of one model: POST <route> runs the model, GET / describes it; `routers` (other protocols,
+    e.g. the hosted /v1 and the v2 routes) come before the catch-all that answers unknown paths. `guard`, when
+    given, is called with the Authorization header before the query route runs and raises to refuse
+    (serving.hosted.protect_original_routes)."""
     output_type = runner.output_type or dict  # a model that failed to load still documents its route
     description = entry.description.text if entry.description else None
     app = FastAPI(title=f"runway-models: {entry.name}", version=__version__, description=description)
     install_error_handlers(app)
 
+    def authorize(request: Request) -> None:
+        if guard:
+            guard(request.headers.get("authorization"))
+
     @app.api_route(entry.query.http.route, methods=[entry.query.http.method],
                    response_model=QueryResponse[output_type], responses=ERROR_RESPONSES,
-                   summary=f"Run {entry.name} on one image")
+                   summary=f"Run {entry.name} on one image", dependencies=[Depends(authorize)])
     async def query(request: QueryRequest) -> QueryResponse:
         return await runner.query(request, transport="http")
 
@@ -95,7 +103,7 @@ def model_http_app(entry: Entry, runner, routers: tuple = ()) -> FastAPI:
         return runner.info()
 
     for router in routers:
-        app.include_router(router, include_in_schema=False)
+        app.include_router(router)
 
     @app.api_route("/{path:path}", methods=ANY_METHOD, include_in_schema=False)
     async def unknown(request: Request, path: str):

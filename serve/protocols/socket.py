@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import socketio
 from pydantic import ValidationError
+from socketio.exceptions import ConnectionRefusedError as Refused
 
 from serve.catalog import Entry
 from serve.errors import InvalidPayload, ServeError, WebSocketOnly, field_problems
@@ -35,16 +36,22 @@ class FrameSlot:
 
 
 class NewestFrameNamespace(socketio.AsyncNamespace):
-    def __init__(self, entry: Entry, runner):
+    def __init__(self, entry: Entry, runner, guard=None):
         assert entry.query.socket is not None
         super().__init__(entry.query.socket.namespace)
-        self.entry, self.runner = entry, runner
+        self.entry, self.runner, self.guard = entry, runner, guard
         self.answer_event = entry.query.socket.event
         self.slots: dict[str, FrameSlot] = {}
         # python-socketio dispatches "on_<event>" methods; the catalog names the request event.
         setattr(self, f"on_{entry.query.socket.emit}", self._on_frame)
 
     async def on_connect(self, sid, environ, auth=None):
+        if self.guard:  # the token as an Authorization header on the handshake, or socket.io's auth {"token"}
+            token = auth.get("token") if isinstance(auth, dict) else None
+            try:
+                self.guard(f"Bearer {token}" if isinstance(token, str) else environ.get("HTTP_AUTHORIZATION"))
+            except ServeError as error:
+                raise Refused(error.body().model_dump()) from None
         self.slots[sid] = FrameSlot()
 
     async def on_disconnect(self, sid, reason=None):
@@ -93,12 +100,12 @@ def websocket_only(entry: Entry) -> bool:
     return entry.serving is not None and entry.serving.autoscaling.max_replicas > 1
 
 
-def socket_server(entry: Entry, runner) -> socketio.AsyncServer:
+def socket_server(entry: Entry, runner, guard=None) -> socketio.AsyncServer:
     """An AsyncServer for one model, WebSocket-only where the model may run several replicas."""
     transports = ["websocket"] if websocket_only(entry) else ["polling", "websocket"]
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", transports=transports,
                                max_http_buffer_size=entry.serving.limits.max_body_bytes)
-    sio.register_namespace(NewestFrameNamespace(entry, runner))
+    sio.register_namespace(NewestFrameNamespace(entry, runner, guard))
     return sio
 
 
@@ -138,7 +145,8 @@ class CloseCode:
         await self.app(scope, receive, send_with_code)
 
 
-def socket_app(entry: Entry, runner):
-    """The model's socket.io ASGI app (engine.io path checks left to PathDispatch)."""
-    app = CloseCode(socketio.ASGIApp(socket_server(entry, runner), socketio_path=None))
+def socket_app(entry: Entry, runner, guard=None):
+    """The model's socket.io ASGI app (engine.io path checks left to PathDispatch); `guard` checks a token on
+    connect (serve.tokens, when the catalog protects the original routes)."""
+    app = CloseCode(socketio.ASGIApp(socket_server(entry, runner, guard), socketio_path=None))
     return RefusePolling(app, entry) if websocket_only(entry) else app

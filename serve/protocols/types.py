@@ -44,7 +44,7 @@ class QueryResponse(BaseModel, Generic[T]):
     image: str | None = Field(None, description="with render: the input with the result drawn, a JPEG data URI")
 
 
-ModelState = Literal["ready", "loading", "failed", "not_available"]
+ModelState = Literal["ready", "loading", "failed", "not_available", "asleep"]
 
 
 class LoadProgress(BaseModel):

@@ -100,7 +100,7 @@ def answer(model: str, request: InferRequest, outputs: list[Tensor]) -> Response
 
 def health(live: bool, ready: bool) -> APIRouter:
     """The server-wide routes: liveness, readiness (`ready()` is awaited per call), server metadata."""
-    router = APIRouter(prefix=PREFIX)
+    router = APIRouter(prefix=PREFIX, include_in_schema=False)  # described by its own metadata routes
 
     @router.get("/health/live")
     async def server_live():

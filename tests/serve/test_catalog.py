@@ -156,3 +156,28 @@ def test_cli_entry_point_is_installed(tmp_path):
     (tmp_path / "models.json").write_text(json.dumps([ORIGINAL]))
     result = subprocess.run([str(exe), "validate", str(tmp_path / "models.json")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_sleep_and_hosted_settings():
+    """Scaling to zero is Serve's min_replicas 0 with its own idle delay; the hosted API is private unless an
+    entry says public."""
+    from serve.app import model_deployment_options
+
+    entry = yolo_entry()
+    entry["serving"]["autoscaling"] = {"min_replicas": 0, "max_replicas": 1, "downscale_to_zero_delay_s": 5}
+    entry["serving"]["hosted"] = {"public": True}
+    parsed = parse_catalog([entry]).entries[0]
+    assert parsed.serving.autoscaling.sleeps and parsed.serving.hosted.public
+    assert not parsed.serving.hosted.protect_original_routes
+    scaling = model_deployment_options(parsed, use_gpu=False)["autoscaling_config"]
+    assert (scaling["min_replicas"], scaling["initial_replicas"], scaling["downscale_to_zero_delay_s"]) == (0, 1, 5)
+    assert not parse_catalog([yolo_entry()]).entries[0].serving.hosted.public
+
+
+def test_sleep_delay_without_scaling_to_zero_is_refused():
+    entry = yolo_entry()
+    entry["serving"]["autoscaling"]["downscale_to_zero_delay_s"] = 5
+    assert any("needs min_replicas 0" in p for p in problems_of([entry]))
+    entry = yolo_entry()
+    entry["serving"]["hosted"] = {"public": "yes please"}
+    assert any("serving.hosted.public" in p for p in problems_of([entry]))

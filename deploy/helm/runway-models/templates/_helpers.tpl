@@ -158,12 +158,22 @@ runway-models/model: {{ .model.name }}
   serve/protocols/proxy.py defines it and a test keeps the two equal. */}}
 - name: RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH
   value: serve.protocols.proxy:middlewares
+{{- if .Values.hosted.tokensSecret }}
+{{- /* serve/tokens.py reads a file per model from this folder (TOKENS_DIR_ENV). */}}
+- name: RUNWAY_TOKENS_DIR
+  value: /etc/runway-models/tokens
+{{- end }}
 {{- end }}
 
 {{/* Volume mounts of Ray containers. */}}
 {{- define "runway-models.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
+{{- if .Values.hosted.tokensSecret }}
+- name: hosted-tokens
+  mountPath: /etc/runway-models/tokens
+  readOnly: true
+{{- end }}
 {{- if eq .Values.weights.source "pvc" }}
 - name: weights
   mountPath: {{ .Values.weights.mountPath | quote }}
@@ -176,6 +186,12 @@ runway-models/model: {{ .model.name }}
 - name: tmp
   emptyDir:
     sizeLimit: {{ toYaml .Values.scratch.sizeLimit }}
+{{- if .Values.hosted.tokensSecret }}
+- name: hosted-tokens
+  secret:
+    secretName: {{ .Values.hosted.tokensSecret | quote }}
+    defaultMode: 0440
+{{- end }}
 {{- if eq .Values.weights.source "pvc" }}
 - name: weights
   persistentVolumeClaim:
