@@ -15,7 +15,7 @@ IMPLEMENTATIONS: dict[str, str | None] = {
     "tf-object-detection": "models.tf_detection:TFDetectionModel",
     "movenet-tflite": "models.movenet:MoveNetModel",
     "im2txt": "models.im2txt:Im2txtModel",
-    "densecap": None,
+    "densecap": "models.densecap:DenseCapModel",
 }
 
 

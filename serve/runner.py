@@ -24,7 +24,7 @@ from serve.model import Model, ModelSpec
 from serve.describe import describe
 from serve.protocols.types import ModelInfo, ModelStatus, QueryRequest, QueryResponse, Timings
 from serve.registry import model_class
-from serve.weights import local_weights
+from serve.weights import WeightsNotFetched, local_weights
 
 logger = logging.getLogger("runway_models")
 
@@ -60,6 +60,10 @@ class ModelRunner:
             model = build_model(self.entry, self.base_dir, self.device)
             self.output_type = type(model).output_type
             model.load_and_mark_ready()
+        except WeightsNotFetched as exc:  # weights the user has not downloaded: not available, not broken
+            self.status = ModelStatus(state="not_available", detail=str(exc))
+            self.metrics.loaded(False, time.perf_counter() - t0)
+            return
         except Exception as exc:  # any loader error: keep serving the others, report why
             logger.exception("model %s failed to load", self.entry.name)
             self.status = ModelStatus(state="failed", detail=f"{type(exc).__name__}: {exc}")

@@ -36,6 +36,10 @@ def download(url: str, target: Path) -> Path:
     return target
 
 
+class WeightsNotFetched(FileNotFoundError):
+    """A weight file that is not here and is not downloaded on load: the model is not available, not broken."""
+
+
 def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path) -> Path:
     """The file for one role: its local path when the file is there, else its URL downloaded into the cache
     (the rule `weights_problems` validates by); checked against sha256 when the catalog gives one."""
@@ -43,6 +47,9 @@ def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path) -
     if path is None or not path.is_file():
         if not weights.url:
             raise FileNotFoundError(f"weights {role!r} of {model}: file not found: {path}")
+        if not weights.download_on_load:
+            raise WeightsNotFetched(f"weights {role!r} of {model} are not at {path}: download {weights.url} "
+                                    f"to that path to serve it (not fetched automatically: download_on_load is false)")
         path = CACHE / model / f"{role}-{Path(weights.url).name}"
         if not path.is_file():
             download(weights.url, path)
