@@ -15,6 +15,7 @@ from pathlib import Path
 
 from serve.catalog import Catalog
 from serve.describe import availability
+from serve.protocols.proxy_errors import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
 logger = logging.getLogger("runway_models")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -59,6 +60,7 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         os.environ["RUNWAY_LOCAL_ONLY"] = "1"  # inherited by the raylet, so by every replica
     os.environ.setdefault("RUNWAY_SHARED", str((catalog.base_dir / ".." / "shared").resolve()))
+    os.environ[PROXY_CALLBACK_ENV] = PROXY_CALLBACK  # the proxy answers its own failures in JSON too
     import ray
     from ray import serve
 

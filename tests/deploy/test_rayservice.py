@@ -161,3 +161,13 @@ def test_every_kuberay_object_validates_with_everything_on(kuberay_dir):
     assert report.problems == []
     assert any("KubeRay 1.7.0 CRD" in n for n in report.notes)
     assert any("Kubernetes 1.33 (strict)" in n for n in report.notes)
+
+
+def test_every_ray_container_points_the_proxy_at_the_json_error_middleware(rayservice):
+    from serve.protocols.proxy_errors import PROXY_CALLBACK, PROXY_CALLBACK_ENV
+
+    cluster = rayservice["spec"]["rayClusterConfig"]
+    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    for group in groups:
+        env = {e["name"]: e.get("value") for e in group["template"]["spec"]["containers"][0]["env"]}
+        assert env[PROXY_CALLBACK_ENV] == PROXY_CALLBACK

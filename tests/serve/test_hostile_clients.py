@@ -216,3 +216,64 @@ def test_a_flooding_socketio_client_is_bounded_and_cannot_starve_a_polite_one(se
     # 2-core machine, not queueing in the replica. Asserted: no collapse (0.11x before) and bounded memory.
     assert sent.value > 0 and beside_flood >= 0.3 * alone
     assert peak - before < 400
+
+
+def test_a_replica_killed_under_load_answers_json_503_and_socketio_clients_reconnect(server, dog):
+    """kill -9 of the only yolo replica while 4 HTTP clients and one socket.io stream run. Before: plain-text 500
+    "Internal Server Error" from Ray's proxy. Now every answer is JSON (503 + Retry-After while the replica is
+    gone), Serve starts a new replica, and a socket.io client that reconnects (the clients' default) streams
+    again. Runs last in this module: it kills the replica the other tests use."""
+    answers, socket_events = [], []
+    body = json.dumps({"data": dog}).encode()
+
+    async def http_client(http: httpx.AsyncClient, until: float) -> None:
+        while time.monotonic() < until:
+            response = await http.post(f"{server.url}/yolo/query_once", content=body,
+                                       headers={"content-type": "application/json"})
+            answers.append((time.monotonic(), response.status_code, response.headers.get("content-type"),
+                            response.headers.get("retry-after"), response.text[:200]))
+            if response.status_code != 200:
+                await asyncio.sleep(0.5)
+
+    async def socket_client(until: float) -> None:
+        client = socketio.AsyncClient(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=2,
+                                      request_timeout=CONNECT_TIMEOUT_S)
+        client.on("update_response", lambda body: socket_events.append((time.monotonic(), "answer")), namespace="/query")
+        client.on("connect", lambda: socket_events.append((time.monotonic(), "connect")), namespace="/query")
+        client.on("disconnect", lambda *reason: socket_events.append((time.monotonic(), "disconnect")),
+                  namespace="/query")
+        await connect(client, server.url)
+        while time.monotonic() < until:
+            if "/query" in client.namespaces:  # between a disconnect and the reconnect, emits would raise
+                await client.emit("update_request", {"data": dog}, namespace="/query")
+            await asyncio.sleep(0.2)
+        await client.disconnect()
+
+    async def kill_replica_after(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        for process in psutil.process_iter(["cmdline"]):
+            if "ServeReplica:yolo" in " ".join(process.info["cmdline"] or []):
+                process.kill()
+        return time.monotonic()
+
+    async def run() -> float:
+        until = time.monotonic() + 40
+        async with httpx.AsyncClient(timeout=60) as http:
+            results = await asyncio.gather(kill_replica_after(6), socket_client(until),
+                                           *(http_client(http, until) for _ in range(4)))
+        return results[0]
+
+    killed_at = asyncio.run(run())
+    failed = [a for a in answers if a[1] != 200]
+    last_failure = max((a[0] for a in failed), default=killed_at)
+    healed = [a for a in answers if a[1] == 200 and a[0] > last_failure]
+    events = [(round(t - killed_at, 1), kind) for t, kind in socket_events if kind != "answer"]
+    answers_after = [t for t, kind in socket_events if kind == "answer" and t > killed_at]
+    print(f"replica killed: {len(failed)} failed answers {sorted({(a[1], a[2], a[3]) for a in failed})}, the last "
+          f"at +{last_failure - killed_at:.1f} s; 200s again from +{healed[0][0] - killed_at:.1f} s; socket.io events {events}, first answer after "
+          f"the kill at +{(answers_after[0] - killed_at) if answers_after else float('nan'):.1f} s")
+    for _, status, content_type, retry_after, text in failed:
+        assert content_type == "application/json", (status, text)
+        assert status == 503 and retry_after, (status, text)
+    assert healed, "no request succeeded after the replica was killed"
+    assert answers_after and answers_after[-1] > killed_at + 5, "the socket.io client did not stream again"

@@ -109,6 +109,10 @@ runway-models/model: {{ .model.name }}
   value: /tmp/.cache
 - name: RAY_USAGE_STATS_ENABLED
   value: "0"
+{{- /* Ray's proxy imports this to answer its own failures (a dead replica, backpressure) in JSON;
+  serve/protocols/proxy_errors.py defines it and a test keeps the two equal. */}}
+- name: RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH
+  value: serve.protocols.proxy_errors:middlewares
 {{- end }}
 
 {{/* Volume mounts of Ray containers. */}}
