@@ -84,7 +84,8 @@ def main() -> None:
         if not args.checkpoint:
             from tests.models.densecap_files import write_checkpoint
 
-            write_checkpoint(checkpoint, caption=["a", "dog", "on", "the", "grass"], shrink=args.shrink)
+            write_checkpoint(checkpoint, caption=["a", "dog", "on", "the", "grass"], shrink=args.shrink,
+                             rnn_size=max(32, 512 // args.shrink))  # the release: 512 units
         what = args.checkpoint or f"written checkpoint, VGG-16 widths / {args.shrink}"
         print(f"# densecap on {image_path.name}, {os.cpu_count()} CPUs ({what}, "
               f"{checkpoint.stat().st_size / 2**20:.1f} MiB)")

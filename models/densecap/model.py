@@ -15,6 +15,7 @@ from serve.model import Model, ModelSpec
 
 #: VGG-16's Caffe mean, BGR, subtracted from 0..255 pixels (run_model.lua)
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
+MIN_SIDE = 32
 
 
 class DenseCapOptions(BaseModel):
@@ -48,10 +49,11 @@ class Regions(BaseModel):
 def scale_longer_side(image: torch.Tensor, size: int) -> torch.Tensor:
     """(3, H, W) float -> longer side `size`, aspect kept (image.scale(img, size)): bilinear through pixel
     centres at the corners when enlarging, as torch7's image.scale; antialiased when shrinking, where torch7
-    averaged the source pixels."""
+    averaged the source pixels. The shorter side is kept at MIN_SIDE at least: VGG's four poolings need 16
+    pixels for one feature row (the original failed on thinner images)."""
     _, h, w = image.shape
     scale = size / max(h, w)
-    out = (max(1, round(h * scale)), max(1, round(w * scale)))
+    out = (max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
     if scale >= 1:
         return F.interpolate(image[None], out, mode="bilinear", align_corners=True)[0]
     return F.interpolate(image[None], out, mode="bilinear", antialias=True, align_corners=False)[0]

@@ -245,6 +245,8 @@ def test_preprocess_scales_the_longer_side_and_subtracts_the_bgr_mean():
     assert x.shape == (3, 32, 64) and meta == (100, 50, 64, 32)
     np.testing.assert_allclose(x[:, 10, 10].numpy(), [0 - VGG_MEAN_BGR[0], 0 - VGG_MEAN_BGR[1], 200 - VGG_MEAN_BGR[2]],
                                atol=1e-3)
+    thin, _ = m.preprocess(np.zeros((2, 300, 3), np.uint8))
+    assert thin.shape == (3, 32, 64)  # a sliver still gives VGG a feature row
     with pytest.raises(ValueError, match="image_size"):
         DenseCapModel(ModelSpec("densecap", options={"image_size": 8}))
     with pytest.raises(ValueError, match="beam"):
@@ -266,6 +268,8 @@ def test_real_photo_end_to_end_finds_the_planted_caption(model, photo):
         for r in regions.regions:
             assert r.caption == " ".join(PLANTED)
             assert 0 <= r.box.x1 < r.box.x2 <= regions.width and 0 <= r.box.y1 < r.box.y2 <= regions.height
+    sliver = model.infer([np.full((5, 400, 3), 128, np.uint8)])[0]
+    assert (sliver.width, sliver.height) == (400, 5) and all(0 <= r.box.y2 <= 5 for r in sliver.regions)
     drawn = model.render(image, out[0])
     assert drawn.shape == image.shape and (drawn != image).any()
     assert DenseCapModel.output_type.model_validate(out[0].model_dump()) == out[0]
