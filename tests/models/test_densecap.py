@@ -294,3 +294,26 @@ def test_boxes_follow_the_network_into_image_pixels(planted, photo):
     for (xc, yc, bw, bh), region in zip(boxes.tolist(), out.regions):
         assert region.box.x1 == pytest.approx(max(0, (xc - bw / 2 - 0.5) * w / sw), abs=1e-3)
         assert region.box.y2 == pytest.approx(min(h, (yc + bh / 2 - 0.5) * h / sh), abs=1e-3)
+
+
+def test_other_saved_forms_load_the_same_network(tmp_path, planted):
+    """Forms the release's tree may take: loadcaffe's SpatialConvolutionMM (kernels flattened to 2-D), cudnn
+    classes, and idx_to_token keyed by numbers as strings (the JSON the vocabulary came from)."""
+    reference, words = build_from_checkpoint(read_t7(planted))
+    tree = checkpoint_tree()
+    from tests.models.densecap_files import plant_caption
+
+    plant_caption(tree, PLANTED)
+    nets = tree["model"].fields["nets"]
+    for module in nets["conv_net1"].fields["modules"] + nets["conv_net2"].fields["modules"]:
+        if module.name == "nn.SpatialConvolution":
+            module.name = "nn.SpatialConvolutionMM"
+            module.fields["weight"] = module.fields["weight"].reshape(module.fields["nOutputPlane"], -1)
+        elif module.name == "nn.ReLU":
+            module.name = "cudnn.ReLU"
+    lm = nets["language_model"].fields
+    lm["idx_to_token"] = {str(i): w for i, w in enumerate(WORDS, 1)}
+    net, other_words = build(tree, tmp_path)
+    assert other_words == words
+    for a, b in zip(net.state_dict().values(), reference.state_dict().values()):
+        assert torch.equal(a, b)
