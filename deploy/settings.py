@@ -23,6 +23,7 @@ from deploy.errors import DeployError
 from serve import __version__
 from serve.catalog import NAME_PATTERN, PUBLIC_CATALOG_PATHS
 from serve.errors import field_problems
+from serve.registry import GPU_IMAGE_SUFFIX
 from deploy.quantity import parse_quantity
 
 #: Chart version and the app version it deploys (pyproject's version); Chart.yaml must say the same.
@@ -73,6 +74,10 @@ class Image(Strict):
     repository: str = Field("ghcr.io/runway-models/runway-models", pattern=r"^[^\s:@]+(:\d+)?[^\s:@]*$",
                             description="image built from deploy/Dockerfile (Ray + this package + weights)")
     tag: str = Field("", pattern=r"^[\w][\w.-]{0,127}$|^$", description="image tag; empty: the chart's appVersion")
+    gpuTag: str = Field("", pattern=r"^[\w][\w.-]{0,127}$|^$",
+                        description=f"tag of the CUDA build (deploy/Dockerfile, CUDA base and torch) that the GPU "
+                                    f"worker group and GPU stand-alone apps run; empty: the tag (or appVersion) "
+                                    f"+ {GPU_IMAGE_SUFFIX!r}. The CPU build on a GPU node runs its models on CPU")
     pullPolicy: Literal["Always", "IfNotPresent", "Never"] = Field("IfNotPresent", description="image pull policy")
 
 
@@ -105,7 +110,9 @@ class ScratchVolume(Strict):
 
 
 class Autoscaler(Strict):
-    enabled: bool = Field(True, description="enableInTreeAutoscaling: KubeRay's autoscaler adds worker pods on demand")
+    enabled: bool = Field(True, description="enableInTreeAutoscaling: KubeRay's autoscaler sidecar adds and removes "
+                                            "worker pods; rendered only where a worker group can grow "
+                                            "(minReplicas < maxReplicas), else every pool is fixed and no sidecar runs")
     idleTimeoutSeconds: int = Field(60, ge=0, description="idle seconds before a worker pod is removed")
     upscalingMode: Literal["Default", "Aggressive", "Conservative"] = Field("Default", description="upscaling pace")
     resources: Resources = Field(default_factory=lambda: _res("500m", "512Mi"),
@@ -161,7 +168,12 @@ class Ray(Strict):
     authMode: Literal["token", "disabled"] = Field(
         "token", description="KubeRay authOptions.mode: token makes the operator create and share a Ray auth token")
     upgradeStrategy: Literal["NewCluster", "None"] = Field(
-        "NewCluster", description="NewCluster: a changed cluster spec starts a new cluster, then switches traffic")
+        "NewCluster", description="what a changed cluster spec (image, resources) does. NewCluster: KubeRay starts "
+                                  "a complete second cluster and switches traffic when it is ready; no downtime but, "
+                                  "during the upgrade, twice the pods of every group, GPUs included (a cluster with "
+                                  "exactly the GPUs of the GPU group keeps the new cluster Pending). None: the "
+                                  "running cluster is kept, only serveConfigV2 changes are applied in place; apply a "
+                                  "cluster change by deleting the RayService (downtime, no extra GPU)")
     autoscaler: Autoscaler = Field(default_factory=Autoscaler, description="Ray autoscaler")
     head: HeadGroup = Field(default_factory=HeadGroup, description="the head group (hosts no model replicas)")
     cpuPool: CpuPool = Field(default_factory=CpuPool, description="CPU worker group")
@@ -221,8 +233,10 @@ class Tls(Strict):
 
 
 class Ingress(Strict):
-    enabled: bool = Field(True, description="an Ingress (networking.k8s.io/v1) for the models' HTTP and "
-                                            "socket.io paths")
+    enabled: bool = Field(False, description="an Ingress (networking.k8s.io/v1) for the models' HTTP and "
+                                             "socket.io paths; kept as an option: ingress-nginx, whose annotations "
+                                             "it carries, is retired (maintenance ended March 2026); prefer "
+                                             "httpRoute")
     className: str = Field("nginx", description="ingressClassName")
     nginxAnnotations: bool = Field(True, description="add ingress-nginx annotations a WebSocket needs")
     host: str = Field("", pattern=c.optional(c.HOSTNAME),
@@ -243,8 +257,9 @@ class ParentRef(Strict):
 class HttpRoute(Strict):
     model_config = required_when("enabled", True, "parentRefs", {"minItems": 1})
 
-    enabled: bool = Field(False, description="a Gateway API HTTPRoute (gateway.networking.k8s.io/v1) instead of or "
-                                             "beside the Ingress; needs the Gateway API CRDs")
+    enabled: bool = Field(False, description="the recommended route in: a Gateway API HTTPRoute "
+                                             "(gateway.networking.k8s.io/v1), instead of or beside the Ingress; needs "
+                                             "the Gateway API CRDs and a Gateway (parentRefs)")
     parentRefs: list[ParentRef] = Field(default_factory=list, description="Gateways to attach to (required if enabled)")
     hostnames: list[str] = Field(default_factory=list, description="host names; empty: the Gateway's")
     requestTimeout: str = Field("3600s", pattern=r"^([0-9]{1,5}(h|m|s|ms)){1,4}$",
@@ -264,26 +279,36 @@ class Monitoring(Strict):
 
 
 class Pdb(Strict):
-    enabled: bool = Field(True, description="a PodDisruptionBudget for the worker pods")
-    minAvailable: int = Field(1, ge=0, description="worker pods kept through voluntary disruptions (an integer: "
-                                                   "KubeRay pods have no scale subresource)")
+    enabled: bool = Field(True, description="a PodDisruptionBudget per worker group that keeps 2 pods or more "
+                                            "(minReplicas >= 2); a group of one pod gets none, so node drains pass")
+    maxUnavailable: int = Field(1, ge=1, description="worker pods of a group a voluntary disruption may take at "
+                                                     "once; rendered as the integer minAvailable = minReplicas - "
+                                                     "maxUnavailable (KubeRay pods have no scale subresource, so "
+                                                     "Kubernetes allows no maxUnavailable there)")
 
 
 class NetworkPolicy(Strict):
-    enabled: bool = Field(True, description="a NetworkPolicy: only Ray pods, the ingress, Prometheus and the "
-                                            "KubeRay operator may connect")
+    enabled: bool = Field(True, description="a NetworkPolicy: only Ray pods, the ingress controller or the Gateway, "
+                                            "Prometheus and the KubeRay operator may connect")
     ingressFrom: list[dict[str, Any]] = Field(
         default_factory=lambda: [{"namespaceSelector": {"matchLabels": {
             "kubernetes.io/metadata.name": "ingress-nginx"}}}],
-        description="peers allowed to reach the Serve port (your ingress controller or gateway)")
+        description="peers allowed to reach the Serve port when ingress.enabled (your ingress controller)")
+    gatewayFrom: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="peers allowed to reach the Serve port when httpRoute.enabled (your Gateway's proxies); empty: "
+                    "the namespaces of httpRoute.parentRefs (the release's when a ref names none), where most "
+                    "implementations run a Gateway's proxies; set it where they run elsewhere (e.g. Envoy "
+                    "Gateway: envoy-gateway-system)")
     metricsFrom: list[dict[str, Any]] = Field(
         default_factory=lambda: [{"namespaceSelector": {"matchLabels": {
             "kubernetes.io/metadata.name": "monitoring"}}}],
         description="peers allowed to scrape the metrics port")
     operatorFrom: list[dict[str, Any]] = Field(
         default_factory=lambda: [{"namespaceSelector": {}, "podSelector": {"matchLabels": {
-            "app.kubernetes.io/name": "kuberay-operator"}}}],
-        description="the KubeRay operator (dashboard, Serve health)")
+            "app.kubernetes.io/component": "kuberay-operator"}}}],
+        description="the KubeRay operator (dashboard, Serve health): the label both its Helm chart and its "
+                    "kustomize install set (their app.kubernetes.io/name differs)")
 
 
 class DockerPods(Strict):
@@ -301,8 +326,12 @@ class DockerPods(Strict):
 class Standalone(Strict):
     resources: Resources = Field(default_factory=lambda: _res("2", "6Gi", request_cpu="1"),
                                  description="pod resources of a stand-alone Ray Serve model (GPU added if needed)")
-    shmSize: Quantity = Field("1Gi", description="/dev/shm size (Ray's object store)")
-    targetCPUUtilization: int = Field(70, ge=1, le=100, description="HPA target when the model autoscales")
+    objectStoreShare: float = Field(0.3, gt=0, le=0.8,
+                                    description="share of the memory limit for Ray's object store (ray start "
+                                                "--object-store-memory; 0.3 is Ray's default); /dev/shm is sized "
+                                                "from it, so the store is never moved to disk")
+    targetCPUUtilization: int = Field(70, ge=1, le=100, description="HPA target when a CPU model autoscales (GPU "
+                                                                    "models keep a fixed pod count)")
 
 
 class Settings(Strict):

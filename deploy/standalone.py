@@ -1,8 +1,10 @@
 """A stand-alone app for one catalog entry: a Deployment + Service (+ HPA, PDB where they make sense) + policy.
 
 - An entry Ray Serve runs: the runway-models image with a single-node Ray and Serve inside the pod, serving the
-  catalog app and this model from a ConfigMap holding a one-entry catalog and its Serve config. Pods scale with a
-  HorizontalPodAutoscaler between the entry's min and max replicas (one Serve replica per pod).
+  catalog app and this model from a ConfigMap holding a one-entry catalog and its Serve config, one Serve replica
+  per pod. A CPU model's pods scale with a HorizontalPodAutoscaler between the entry's min and max replicas. A GPU
+  model runs the release's GPU image with a fixed count of min_replicas pods, replaced with `Recreate`: a rolling
+  update or a CPU-driven HPA would each claim another whole GPU.
 - A Docker-only entry: the objects the release itself deploys for it (the chart's docker-models.yaml: its own
   image, `port` and `options.ExposedPorts`, on a GPU node when `specs` asks for one).
 """
@@ -13,11 +15,14 @@ import copy
 import json
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import yaml
 
+from deploy.errors import DeployError
 from deploy.plan import Plan
+from deploy.quantity import parse_quantity
 from serve.catalog import HEALTH_PATH, READY_PATH, ROOT_PATH, Entry
 
 #: The chart's template for Docker-only entries, and the label naming an object's entry.
@@ -30,9 +35,13 @@ SERVE_SCRIPT = "\n".join([
     "set -euo pipefail",
     "# Ray's control plane requires this token (RAY_AUTH_MODE=token); it lives under $HOME on the emptyDir.",
     "ray get-auth-token --generate > /dev/null",
-    "ray start --head --disable-usage-stats --dashboard-host=127.0.0.1 --metrics-export-port={metrics}",
+    "ray start --head --disable-usage-stats --dashboard-host=127.0.0.1 --metrics-export-port={metrics} "
+    "--object-store-memory={object_store}",
     f"exec serve run --address=auto {CONFIG_DIR}/serve-config.yaml",
 ])
+#: /dev/shm above the object store: Ray moves the store to disk when /dev/shm is smaller than it, and its own
+#: advice for a container's shm is 1.1 x the store.
+SHM_HEADROOM = 1.1
 
 
 @dataclass
@@ -45,13 +54,18 @@ class ReleasePod:
     pod: dict[str, Any]
     container: dict[str, Any]
     serve_config: dict[str, Any]
+    gpu_image: str | None  # the GPU worker group's image (the CUDA build); None: the release has no GPU group
 
     @classmethod
     def of(cls, chart: dict[str, list[dict[str, Any]]]) -> ReleasePod:
         rayservice = next(o for o in chart["rayservice.yaml"] if o["kind"] == "RayService")
-        pod = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+        cluster = rayservice["spec"]["rayClusterConfig"]
+        pod = cluster["headGroupSpec"]["template"]["spec"]
+        gpu_images = [g["template"]["spec"]["containers"][0]["image"] for g in cluster.get("workerGroupSpecs", [])
+                      if g["groupName"] == "gpu"]
         return cls(name=rayservice["metadata"]["name"], labels=rayservice["metadata"]["labels"], pod=pod,
-                   container=pod["containers"][0], serve_config=yaml.safe_load(rayservice["spec"]["serveConfigV2"]))
+                   container=pod["containers"][0], serve_config=yaml.safe_load(rayservice["spec"]["serveConfigV2"]),
+                   gpu_image=gpu_images[0] if gpu_images else None)
 
     def name_of(self, entry: Entry) -> str:
         return f"{self.name}-{entry.name}"
@@ -78,6 +92,17 @@ def _gpu_scheduling(plan: Plan, gpus: int, resources: dict[str, Any]) -> dict[st
     if pool.tolerations:
         scheduling["tolerations"] = [dict(t) for t in pool.tolerations]
     return scheduling
+
+
+def object_store_sizes(resources: dict[str, Any], share: float) -> tuple[int, str]:
+    """(Ray's object store in bytes, the /dev/shm size limit) from the pod's memory limit: Ray's default store is a
+    share of the memory it sees, and /dev/shm must hold it or Ray puts the store on disk."""
+    memory = (resources.get("limits") or {}).get("memory") or (resources.get("requests") or {}).get("memory")
+    if memory is None:
+        raise DeployError(["values.standalone.resources.limits.memory: needed to size Ray's object store and "
+                           "/dev/shm of a stand-alone pod"])
+    store = int(parse_quantity(memory) * Decimal(str(share)))
+    return store, f"{math.ceil(store * SHM_HEADROOM / 2**20)}Mi"
 
 
 def standalone_serve_config(entry: Entry, release_config: dict[str, Any]) -> dict[str, Any]:
@@ -125,14 +150,19 @@ def served_app(plan: Plan, entry: Entry, release: ReleasePod) -> list[dict[str, 
                  "models.json": json.dumps([entry.model_dump(mode="json", exclude_unset=True)], indent=2) + "\n"},
     }
     resources = s.standalone.resources.model_dump(mode="json")
-    scheduling = (_gpu_scheduling(plan, math.ceil(serving.resources.num_gpus), resources) if entry.gpus_per_replica
-                  else {})
+    object_store, shm = object_store_sizes(resources, s.standalone.objectStoreShare)
+    gpu = entry.gpus_per_replica > 0
+    scheduling = _gpu_scheduling(plan, math.ceil(serving.resources.num_gpus), resources) if gpu else {}
+    image = release.gpu_image if gpu else head["image"]
+    if image is None:
+        raise DeployError([f"{entry.name}: a GPU model, but the release renders no GPU worker group to take the GPU "
+                           f"image from (values.ray.gpuPool)"])
     probe = {"httpGet": {"path": HEALTH_PATH, "port": "http"}}
     container = {
         "name": "model",
-        "image": head["image"],
+        "image": image,
         "imagePullPolicy": head["imagePullPolicy"],
-        "command": ["bash", "-c", SERVE_SCRIPT.format(metrics=s.serve.metricsPort)],
+        "command": ["bash", "-c", SERVE_SCRIPT.format(metrics=s.serve.metricsPort, object_store=object_store)],
         "ports": [{"name": "http", "containerPort": s.serve.port},
                   {"name": "metrics", "containerPort": s.serve.metricsPort}],
         "env": [*head["env"], {"name": "RAY_AUTH_MODE", "value": "token"}],
@@ -147,10 +177,15 @@ def served_app(plan: Plan, entry: Entry, release: ReleasePod) -> list[dict[str, 
                            "timeoutSeconds": 3, "failureThreshold": 3},
     }
     volumes = [*release.pod["volumes"], {"name": "config", "configMap": {"name": name}},
-               {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": s.standalone.shmSize}}]
+               {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": shm}}]
     low = max(1, serving.autoscaling.min_replicas)
-    high = max(low, serving.autoscaling.max_replicas)
+    # A GPU model keeps min_replicas pods: an HPA on CPU says nothing about a GPU model's load, and each pod it
+    # added would claim a whole GPU for one replica.
+    high = low if gpu else max(low, serving.autoscaling.max_replicas)
     deployment_spec: dict[str, Any] = {} if high > low else {"replicas": low}
+    if gpu:
+        # A rolling update starts the new pod before the old one goes: a second GPU the node may not have.
+        deployment_spec["strategy"] = {"type": "Recreate"}
     deployment_spec.update({
         "selector": {"matchLabels": release.selector(entry)},
         "template": {

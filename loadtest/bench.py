@@ -43,7 +43,7 @@ def raw_figures(catalog_path: Path, model_name: str, data: str, reps: int) -> di
     catalog = load_catalog(catalog_path)
     entry = catalog.get(model_name)
     model = build_model(entry, catalog.base_dir)
-    model.load_and_mark_ready()
+    model.load()
     image = decode_image(data, entry.serving.limits.max_bytes, entry.serving.limits.max_pixels)
     per_image = {}
     for batch in sorted({1, 2, 4, entry.serving.batching.max_batch_size}):

@@ -44,16 +44,16 @@ def raw_figures(entry: dict, data: str, reps: int) -> dict:
     limits = parsed.serving.limits
     model = build_model(parsed, REPO)
     t0 = time.perf_counter()
-    model.load_and_mark_ready()
+    model.load()
     load_s = time.perf_counter() - t0
     decode = lambda: decode_image(data, limits.max_bytes, limits.max_pixels)  # noqa: E731
     model.infer([decode()])  # warm-up
     single, stages = [], []
     for _ in range(reps):
         t0 = time.perf_counter()
-        model.infer([decode()])
+        _, timings = model.infer_timed([decode()])
         single.append((time.perf_counter() - t0) * 1e3)
-        stages.append(model.last_timings)
+        stages.append(timings)
     image = decode()
     batch = []
     for _ in range(max(2, reps // 4)):

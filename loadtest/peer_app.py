@@ -22,7 +22,7 @@ def build(catalog_path: str, name: str) -> FastAPI:
     catalog = load_catalog(catalog_path)
     entry = catalog.get(name)
     model = build_model(entry, catalog.base_dir)
-    model.load_and_mark_ready()
+    model.load()
     limits = entry.serving.limits
     app = FastAPI()
     lock = asyncio.Lock()  # one inference at a time, as a naive server would do

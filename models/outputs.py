@@ -29,3 +29,11 @@ class Detections(BaseModel):
     detections: list[Detection]
     width: int = Field(description="input image width, pixels")
     height: int = Field(description="input image height, pixels")
+
+
+class Keypoint(BaseModel):
+    """One body part of one person (OpenPose, MoveNet)."""
+
+    x: float = Field(description="horizontal position, input image pixels")
+    y: float = Field(description="vertical position, input image pixels")
+    score: float = Field(ge=0.0, le=1.0, description="confidence of the part (OpenPose: the peak of its heatmap)")

@@ -9,26 +9,40 @@ fires its handlers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 
-import socketio
 from ray import serve
 
 from serve.catalog import Entry, load_catalog
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.protocols.body import BodyLimits
 from serve.protocols.http import model_http_app
-from serve.protocols.socket import socket_server
+from serve.protocols.socket import SOCKET_PATH, socket_app
+from serve.registry import GPU_FAMILIES, GPU_IMAGE_SUFFIX
 
-SOCKET_PREFIX = "/socket.io"
+log = logging.getLogger("ray.serve")
 
 
-def _device(entry: Entry) -> str:
-    """"cuda" when Ray gave this replica a GPU (num_gpus in its actor options), else "cpu"."""
-    import ray
+def cuda_available() -> bool:
+    import torch
 
-    return "cuda" if entry.specs.gpu and ray.get_gpu_ids() else "cpu"
+    return torch.cuda.is_available()
+
+
+def choose_device(entry: Entry, gpu_ids: list) -> str:
+    """"cuda" when Ray gave this replica a GPU (`gpu_ids`) and its family can use one, else "cpu". A GPU with an
+    image whose torch has no CUDA (the CPU build on a GPU node) falls back to CPU, saying which image to run,
+    instead of failing to load and keeping /readyz down."""
+    if not gpu_ids or entry.serving is None or entry.serving.implementation not in GPU_FAMILIES:
+        return "cpu"
+    if cuda_available():
+        return "cuda"
+    log.warning("%s: Ray gave this replica GPU %s but this image's torch has no CUDA; running on CPU. Run GPU "
+                "pods on the CUDA build of the image (tag suffix %r: deploy/Dockerfile, chart value "
+                "image.gpuTag)", entry.name, gpu_ids, GPU_IMAGE_SUFFIX)
+    return "cpu"
 
 
 class PathDispatch:
@@ -43,7 +57,7 @@ class PathDispatch:
         if scope["type"] in ("http", "websocket"):
             path, root = scope.get("path", ""), scope.get("root_path", "")
             local = path[len(root):] if root and path.startswith(root) else path
-            if self.socket_app and (local == SOCKET_PREFIX or local.startswith(SOCKET_PREFIX + "/")):
+            if self.socket_app and (local == SOCKET_PATH or local.startswith(SOCKET_PATH + "/")):
                 return await self.socket_app(scope, receive, send)
             if local == "":
                 scope = {**scope, "path": path + "/", "raw_path": (path + "/").encode()}
@@ -58,9 +72,11 @@ class ModelServer:
             bind_replica_grpc_to_loopback()
         from serve.runner import ModelRunner  # the family's framework is imported only in its replica
 
+        import ray
+
         loaded = load_catalog(catalog)
         self.entry = loaded.get(model)
-        self.runner = ModelRunner(self.entry, loaded.base_dir, _device(self.entry))
+        self.runner = ModelRunner(self.entry, loaded.base_dir, choose_device(self.entry, ray.get_gpu_ids()))
         self.runner.load()
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
@@ -74,8 +90,7 @@ class ModelServer:
                           gate=self.runner.admission.check)
         if self.entry.query.socket is None:
             return PathDispatch(http)
-        sockets = socketio.ASGIApp(socket_server(self.entry, self.runner), socketio_path=None)
-        return PathDispatch(http, sockets)
+        return PathDispatch(http, socket_app(self.entry, self.runner))
 
     def check_health(self) -> None:
         """Serve calls this every health_check_period_s; a failed load is reported, not fatal (the replica

@@ -22,7 +22,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
                       model_validator)
 
 from serve.errors import field_problems
-from serve.registry import IMPLEMENTATIONS
+from serve.registry import GPU_FAMILIES, IMPLEMENTATIONS, family_of, is_built
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 #: The catalog app's own routes (serve/catalog_app.py). Ingresses publish PUBLIC_CATALOG_PATHS; /metrics stays
@@ -47,39 +47,61 @@ class Specs(Strict):
     gpu: bool = Field(False, description="wants a GPU (served with num_gpus when one exists)")
 
 
+# The original's written forms that the schema normalizes (routes without the slash, lower-case methods, string
+# ports, size pairs, data-URI headers without the comma) are what `json_schema_input_type` describes, so the
+# generated JSON Schema accepts exactly what loads.
+ROUTE_CHARS, NAMESPACE_CHARS = "[A-Za-z0-9_./-]*", "[A-Za-z0-9_/-]*"
+DATA_URI_HEADER = r"data:image/[\w.+-]+;base64"
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+PortText = Annotated[str, Field(pattern=r"^[0-9]{1,5}$")]
+HTTP_METHODS = ("POST", "GET", "PUT")
+
+
+def any_case(*words: str) -> str:
+    """A JSON Schema pattern matching the words in any letter case (JSON Schema patterns have no flags)."""
+    return "^(" + "|".join("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in w) for w in words) + ")$"
+
+
 def _leading_slash(value: Any) -> Any:
     """The original wrote routes and namespaces without the slash (`query_once`, `query`)."""
     return value if not isinstance(value, str) or value.startswith("/") else "/" + value
 
 
 class HttpQuery(Strict):
-    route: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="route under /<name>: `query_once` or `/query_once`")
-    method: Literal["POST", "GET", "PUT"] = Field("POST", description="HTTP method of the route, any case")
+    route: str = Field(pattern=f"^/{ROUTE_CHARS}$", description="route under /<name>: `query_once` or `/query_once`")
+    method: Literal[HTTP_METHODS] = Field("POST", description="HTTP method of the route, any case")
     type: Literal["json"] = Field("json", description="payload type of the original container, any case (JSON)")
 
-    _route = field_validator("route", mode="before")(_leading_slash)
+    _route = field_validator("route", mode="before", json_schema_input_type=Annotated[
+        str, Field(pattern=f"^/?{ROUTE_CHARS}$")])(_leading_slash)
 
-    @field_validator("method", "type", mode="before")
+    @field_validator("method", mode="before", json_schema_input_type=Annotated[str, Field(pattern=any_case(
+        *HTTP_METHODS))])
     @classmethod
-    def _case(cls, value: Any, info) -> Any:
-        if not isinstance(value, str):
-            return value
-        return value.upper() if info.field_name == "method" else value.lower()
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("type", mode="before", json_schema_input_type=Annotated[str, Field(pattern=any_case("json"))])
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
 
 class SocketQuery(Strict):
-    namespace: str = Field(pattern=r"^/[A-Za-z0-9_/-]*$", description="socket.io namespace: `query` or `/query`")
+    namespace: str = Field(pattern=f"^/{NAMESPACE_CHARS}$", description="socket.io namespace: `query` or `/query`")
     emit: str = Field(min_length=1, description="event the client emits with a frame")
     event: str = Field(min_length=1, description="event the server answers with")
 
-    _namespace = field_validator("namespace", mode="before")(_leading_slash)
+    _namespace = field_validator("namespace", mode="before", json_schema_input_type=Annotated[
+        str, Field(pattern=f"^/?{NAMESPACE_CHARS}$")])(_leading_slash)
 
 
 class QueryFormat(Strict):
-    data: str = Field(pattern=r"^data:image/[\w.+-]+;base64,$",
+    data: str = Field(pattern=f"^{DATA_URI_HEADER},$",
                       description="the data-URI header a client puts before base64(image): `data:image/jpg;base64,`")
 
-    @field_validator("data", mode="before")
+    @field_validator("data", mode="before", json_schema_input_type=Annotated[
+        str, Field(pattern=f"^{DATA_URI_HEADER},?$")])
     @classmethod
     def _complete_header(cls, value: Any) -> Any:
         """Clients send `format.data + base64(bytes)` verbatim, so the header must end with the comma; older
@@ -125,7 +147,7 @@ class PortBinding(BaseModel):
     HostIP: str | None = None
     HostPort: str | None = None
 
-    @field_validator("HostPort", mode="before")
+    @field_validator("HostPort", mode="before", json_schema_input_type=PortText | PortNumber | None)
     @classmethod
     def _as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
@@ -166,6 +188,9 @@ class DockerOptions(BaseModel):
             match = EXPOSED_PORT.match(key)
             ports.append((int(match.group(1)), (match.group(3) or "tcp").upper()))
         return ports
+
+
+SizePair = tuple[str | int | float, str | int | float]
 
 
 def _size_text(value: Any) -> Any:
@@ -237,7 +262,8 @@ class InputLimits(Strict):
 class Serving(Strict):
     implementation: str = Field(description=f"model family: one of {sorted(IMPLEMENTATIONS)}")
     weights: dict[str, WeightsFile] = Field(default_factory=dict, description="files by role")
-    options: dict[str, Any] = Field(default_factory=dict, description="family options (thresholds, sizes)")
+    options: dict[str, Any] = Field(default_factory=dict, description="the family's options (thresholds, sizes): "
+                                    "each family declares its own, unknown keys are refused")
     batching: Batching = Batching()
     autoscaling: Autoscaling = Autoscaling()
     resources: Resources = Resources()
@@ -256,12 +282,38 @@ class Serving(Strict):
             raise ValueError(f"unknown implementation {value!r}; known: {', '.join(sorted(IMPLEMENTATIONS))}")
         return value
 
+    def family_errors(self) -> list[dict[str, Any]]:
+        """`options` and the weight roles checked against the family's declaration (models/<family>/family.py),
+        as pydantic-style errors located in this section; none for a family that is not built yet."""
+        if not is_built(self.implementation):
+            return []
+        family, errors = family_of(self.implementation), []
+        try:
+            family.parse_options(self.options)
+        except ValidationError as exc:
+            errors += [{**err, "loc": ("options", *err["loc"])} for err in exc.errors()]
+        try:
+            family.weights.choose(self.weights)
+        except ValueError as exc:
+            errors.append({"loc": ("weights",), "msg": str(exc), "input": sorted(self.weights)})
+        return errors
+
     @field_validator("max_queued_requests")
     @classmethod
     def _queue_cap(cls, value: int) -> int:
         if value == 0:
             raise ValueError("0 is not allowed by Ray Serve: use -1 (no cap) or a positive number")
         return value
+
+    @model_validator(mode="after")
+    def _gpu_family(self) -> Serving:
+        if self.resources.num_gpus and self.implementation not in GPU_FAMILIES:
+            # A reserved GPU nobody uses: on a cluster it holds a GPU pod for a model that runs on CPU.
+            raise ValueError(
+                f"resources.num_gpus {self.resources.num_gpus}: {self.implementation!r} runs on CPU only (GPU "
+                f"families: {', '.join(sorted(GPU_FAMILIES))}); set num_gpus to 0"
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_fits(self) -> Serving:
@@ -281,15 +333,21 @@ class Entry(Strict):
         description="unique; the URL prefix /<name> and the Serve application name"
     )
     specs: Specs = Specs()
-    port: int = Field(ge=1, le=65535, description="host port of the original container ('33100' or 33100)")
+    port: PortNumber = Field(description="host port of the original container ('33100' or 33100)")
     query: Query
-    size: Annotated[str | None, BeforeValidator(_size_text)] = Field(
+    size: Annotated[str | None, BeforeValidator(_size_text, json_schema_input_type=str | SizePair | None)] = Field(
         None, description="image size: ['2.19', 'GB'] as the original wrote it, or '2.19 GB'")
     options: DockerOptions = Field(default_factory=DockerOptions, description="Docker create options")
     needsTraining: bool = False
     description: Description | None = None
     inputs: list[str] = Field(default_factory=list, description="what the model takes, e.g. ['Image', 'Video']")
     serving: Serving | None = Field(None, description="how runway-models serves it; absent: Docker-only")
+
+    @field_validator("port", mode="before", json_schema_input_type=PortNumber | PortText)
+    @classmethod
+    def _port_text(cls, value: Any) -> Any:
+        """The original wrote the port as a string ('33100'); pydantic reads digits as the number."""
+        return value
 
     @field_validator("name")
     @classmethod
@@ -304,7 +362,7 @@ class Entry(Strict):
         and the generator's plan (RayService or Docker-only) share."""
         if self.serving is None:
             return "Docker-only entry: no serving section"
-        if IMPLEMENTATIONS.get(self.serving.implementation) is None:
+        if not is_built(self.serving.implementation):
             return f"implementation {self.serving.implementation!r} is not built yet"
         return None
 
@@ -338,6 +396,34 @@ class Catalog(BaseModel):
     @property
     def names(self) -> list[str]:
         return [e.name for e in self.entries]
+
+
+def catalog_json_schema() -> dict[str, Any]:
+    """The catalog's JSON Schema, for editors and other tools: generated from the pydantic models (validation
+    mode, so the original's written forms pass), every `$defs` at the root where its `$ref`s point, and each
+    built family's options and weight roles applied where `serving.implementation` names the family."""
+    entry = Entry.model_json_schema()
+    defs = entry.pop("$defs")
+    families = []
+    for implementation in IMPLEMENTATIONS:
+        if not is_built(implementation):
+            continue
+        family = family_of(implementation)
+        options = family.options.model_json_schema()
+        defs.update(options.pop("$defs", {}))
+        defs[family.options.__name__] = options
+        families.append({
+            "if": {"properties": {"implementation": {"const": implementation}}, "required": ["implementation"]},
+            "then": {"properties": {"options": {"$ref": f"#/$defs/{family.options.__name__}"},
+                                    "weights": family.weights.json_schema()}},
+        })
+    defs["Serving"]["allOf"] = families
+    defs["Entry"] = entry
+    entries = {"type": "array", "items": {"$ref": "#/$defs/Entry"}}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "runway-models catalog",
+            "description": "models.json: an array of entries (or an object whose `models` is that array)",
+            "anyOf": [entries, {"type": "object", "properties": {"models": entries}, "required": ["models"]}],
+            "$defs": defs}
 
 
 class CatalogError(Exception):
@@ -398,10 +484,14 @@ def parse_catalog(raw: Any, source: str = "<catalog>", base: Path | None = None)
     entries, problems = [], []
     for index, item in enumerate(raw):
         try:
-            entries.append(Entry.model_validate(item))
+            entry = Entry.model_validate(item)
         except ValidationError as exc:
             problems += field_problems(exc.errors(), prefix=f"{_where(item, index)}.", empty="(entry)",
                                        show_input=True)
+            continue
+        family_errors = entry.serving.family_errors() if entry.serving else []
+        problems += field_problems(family_errors, prefix=f"{_where(item, index)}.serving.", show_input=True)
+        entries.append(entry)
     problems += _cross_checks(entries)
     if problems:
         raise CatalogError(source, problems)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from serve.catalog import CatalogError, Entry, load_catalog
+from serve.catalog import CatalogError, catalog_json_schema, load_catalog
 
 DEPLOY_EXTRA_HINT = "pip install 'runway-models[deploy]' (in a checkout: pip install -e '.[deploy]')"
 
@@ -24,12 +24,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.path}: {len(catalog.entries)} entries OK")
     return 0
-
-
-def catalog_json_schema() -> dict:
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "runway-models catalog",
-              "type": "array", "items": Entry.model_json_schema()}
-    return schema
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -36,6 +36,12 @@ class InvalidJSON(BadRequest):
     code = "invalid_json"
 
 
+class WebSocketOnly(BadRequest):
+    """socket.io long-polling on a model with several replicas: its session would live in one replica only."""
+
+    code = "websocket_only"
+
+
 class MethodNotAllowed(ServeError):
     status, code = 405, "method_not_allowed"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from serve.catalog import Catalog
 from serve.describe import availability
-from serve.protocols.proxy_errors import PROXY_CALLBACK, PROXY_CALLBACK_ENV
+from serve.protocols.proxy import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
 logger = logging.getLogger("runway_models")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -9,7 +9,11 @@ catalog app's `GET /metrics`, which relays that page. Ray prefixes application m
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from ray.serve.metrics import Counter, Gauge, Histogram
+
+from serve.model import StageTimings
 
 LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
 BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256]
@@ -28,6 +32,9 @@ class ModelMetrics:
                                     boundaries=LATENCY_BUCKETS, tag_keys=("model",))
         self.inference = Histogram("runway_inference_seconds", "Time the model took for one batch",
                                    boundaries=LATENCY_BUCKETS, tag_keys=("model",))
+        self.stage = Histogram("runway_stage_seconds", "Time one batch spent in a stage of the model "
+                               "(preprocess, predict, postprocess)", boundaries=LATENCY_BUCKETS,
+                               tag_keys=("model", "stage"))
         self.batch_size = Histogram("runway_batch_size", "Images per batch", boundaries=BATCH_BUCKETS,
                                     tag_keys=("model",))
         self.dropped_frames = Counter("runway_dropped_frames_total",
@@ -42,9 +49,11 @@ class ModelMetrics:
         self.requests.inc(1, tags={**self.tags, "transport": transport, "status": str(status)})
         self.latency.observe(seconds, tags={**self.tags, "transport": transport})
 
-    def batch(self, size: int, inference_s: float, waits: list[float]) -> None:
+    def batch(self, size: int, inference_s: float, waits: list[float], stages: StageTimings) -> None:
         self.batch_size.observe(size, tags=self.tags)
         self.inference.observe(inference_s, tags=self.tags)
+        for stage, seconds in asdict(stages).items():  # stage="preprocess", "predict", "postprocess"
+            self.stage.observe(seconds, tags={**self.tags, "stage": stage})
         for wait in waits:
             self.queue_wait.observe(wait, tags=self.tags)
 

@@ -23,7 +23,7 @@ from serve.metrics import ModelMetrics
 from serve.model import Model, ModelSpec
 from serve.describe import describe
 from serve.protocols.types import ModelInfo, ModelStatus, QueryRequest, QueryResponse, Timings
-from serve.registry import model_class
+from serve.registry import family_of
 from serve.weights import WeightsNotFetched, local_weights
 
 logger = logging.getLogger("runway_models")
@@ -34,8 +34,8 @@ def build_model(entry: Entry, base_dir: Path, device: str = "cpu") -> Model:
     assert entry.serving is not None
     serving = entry.serving
     weights = {role: local_weights(entry.name, role, w, base_dir) for role, w in serving.weights.items()}
-    spec = ModelSpec(name=entry.name, weights=weights, options=dict(serving.options), device=device)
-    return model_class(serving.implementation)(spec)
+    spec = ModelSpec(name=entry.name, weights=weights, options=serving.options, device=device)
+    return family_of(serving.implementation).build(spec)
 
 
 class ModelRunner:
@@ -59,7 +59,7 @@ class ModelRunner:
         try:
             model = build_model(self.entry, self.base_dir, self.device)
             self.output_type = type(model).output_type
-            model.load_and_mark_ready()
+            model.load()
         except WeightsNotFetched as exc:  # weights the user has not downloaded: not available, not broken
             self.status = ModelStatus(state="not_available", detail=str(exc))
             self.metrics.loaded(False, time.perf_counter() - t0)
@@ -122,7 +122,7 @@ class ModelRunner:
     async def _infer_batch(self, items: list[tuple[np.ndarray, float]]) -> list[tuple]:
         started = time.perf_counter()
         waits = [started - enqueued for _, enqueued in items]
-        outputs = await asyncio.to_thread(self.model.infer, [image for image, _ in items])
+        outputs, stages = await asyncio.to_thread(self.model.infer_timed, [image for image, _ in items])
         inference_s = time.perf_counter() - started
-        self.metrics.batch(len(items), inference_s, waits)
+        self.metrics.batch(len(items), inference_s, waits, stages)
         return [(out, len(items), wait, inference_s) for out, wait in zip(outputs, waits)]

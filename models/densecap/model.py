@@ -6,28 +6,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from models.densecap.checkpoint import build_from_checkpoint, read_t7
+from models.densecap.family import FAMILY, DenseCapOptions
 from models.densecap.network import TestArgs
 from models.outputs import Box
+from models.torch_device import torch_device
 from serve.model import Model, ModelSpec
 
 #: VGG-16's Caffe mean, BGR, subtracted from 0..255 pixels (run_model.lua)
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 MIN_SIDE = 32
-
-
-class DenseCapOptions(BaseModel):
-    """Family options; defaults are run_model.lua's."""
-
-    model_config = ConfigDict(extra="forbid")
-    image_size: int = Field(720, ge=32, le=4096, description="the image is scaled so its longer side is this")
-    rpn_nms_thresh: float = Field(0.7, gt=0, le=1, description="NMS IoU among the RPN's proposals")
-    num_proposals: int = Field(1000, ge=1, le=20000, description="proposals kept after the RPN's NMS")
-    final_nms_thresh: float = Field(0.3, ge=0, le=1, description="NMS IoU among final regions (0: none)")
-    max_regions: int | None = Field(10, ge=1, description="best regions answered (run_model draws 10); "
-                                    "null: every region left after the final NMS")
 
 
 class Region(BaseModel):
@@ -60,24 +50,21 @@ def scale_longer_side(image: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class DenseCapModel(Model[Regions]):
-    """Weights role: `checkpoint` (densecap-pretrained-vgg16.t7, or the release's .zip of it)."""
+    """Weights and options: models/densecap/family.py."""
 
+    family = FAMILY
     output_type = Regions
+    options: DenseCapOptions
 
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)
-        self.options = DenseCapOptions.model_validate(spec.options)
         self.args = TestArgs(self.options.rpn_nms_thresh, self.options.num_proposals,
                              self.options.final_nms_thresh, self.options.max_regions)
         self.net = None
         self.words: list[str] = []
 
-    def load(self) -> None:
-        if "checkpoint" not in self.spec.weights:
-            raise ValueError(f"{self.spec.name}: missing weight file for role 'checkpoint'")
-        if self.spec.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"{self.spec.name}: device 'cuda' requested but CUDA is not available")
-        self.device = torch.device(self.spec.device)
+    def load_weights(self) -> None:
+        self.device = torch_device(self.spec.name, self.spec.device)
         net, self.words = build_from_checkpoint(read_t7(self.spec.weights["checkpoint"]))
         self.net = net.to(self.device)
 

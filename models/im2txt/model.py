@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 
 from models.im2txt.checkpoint import END_WORD, START_WORD, UNK_WORD, build_from_checkpoint, read_checkpoint, \
     read_vocab
+from models.im2txt.family import FAMILY, Im2txtOptions
+from models.torch_device import torch_device
 from serve.model import Model, ModelSpec
 
 IMAGE_SIZE, RESIZE = 299, 346
@@ -73,8 +75,8 @@ class TopN:
         return sorted(self.data, reverse=True)
 
 
-def beam_search(step, initial_states, start_id: int, end_id: int, beam_size: int = 3,
-                max_caption_length: int = 20) -> list[list[Beam]]:
+def beam_search(step, initial_states, start_id: int, end_id: int, beam_size: int,
+                max_caption_length: int) -> list[list[Beam]]:
     """caption_generator.py's beam search, run for a batch of images at once: every step feeds the last
     word of every partial caption of every image through one batched `step(words, (h, c)) -> (log_probs,
     (h, c))`. `initial_states` is (h, c) with one row per image. Returns each image's captions, best first:
@@ -105,28 +107,19 @@ def beam_search(step, initial_states, start_id: int, end_id: int, beam_size: int
 
 
 class Im2txtModel(Model[Captions]):
-    """Weights roles: `checkpoint` (the TF checkpoint prefix, e.g. .../model.ckpt-2000000, or its .index file)
-    and `vocab` (word_counts.txt). Options: beam_size 3, max_caption_length 20 (im2txt's defaults)."""
+    """Weights and options: models/im2txt/family.py."""
 
+    family = FAMILY
     output_type = Captions
+    options: Im2txtOptions
 
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)
-        self.beam_size = int(spec.options.get("beam_size", 3))
-        self.max_caption_length = int(spec.options.get("max_caption_length", 20))
-        if self.beam_size < 1 or self.max_caption_length < 2:
-            raise ValueError(f"{spec.name}: beam_size must be >= 1 and max_caption_length >= 2, got "
-                             f"{self.beam_size} and {self.max_caption_length}")
         self.net = None
         self.words: list[str] = []
 
-    def load(self) -> None:
-        missing = {"checkpoint", "vocab"} - set(self.spec.weights)
-        if missing:
-            raise ValueError(f"{self.spec.name}: missing weight files for roles {sorted(missing)}")
-        if self.spec.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"{self.spec.name}: device 'cuda' requested but CUDA is not available")
-        self.device = torch.device(self.spec.device)
+    def load_weights(self) -> None:
+        self.device = torch_device(self.spec.name, self.spec.device)
         self.words = read_vocab(self.spec.weights["vocab"])
         net, _ = build_from_checkpoint(read_checkpoint(self.spec.weights["checkpoint"]))
         vocab_size = net.seq_embedding.num_embeddings
@@ -156,7 +149,7 @@ class Im2txtModel(Model[Captions]):
         with torch.inference_mode():
             state = self.net.initial_state(torch.stack(inputs).to(self.device))
             return beam_search(self.net.step, state, self.start_id, self.end_id,
-                               self.beam_size, self.max_caption_length)
+                               self.options.beam_size, self.options.max_caption_length)
 
     def postprocess(self, raw: list[Beam], meta: tuple[int, int]) -> Captions:
         captions = []

@@ -1,5 +1,2 @@
-"""MoveNet SinglePose family (TFLite)."""
-
-from models.movenet.model import MoveNetModel, Pose
-
-__all__ = ["MoveNetModel", "Pose"]
+"""MoveNet SinglePose family (TFLite). The model is `models.movenet.model.MoveNetModel`; nothing is imported
+here, so `family.py` (what the catalog validates) loads alone."""

@@ -2,8 +2,7 @@
 
 Weights: role "tflite" (e.g. Coral's `movenet_single_pose_lightning_ptq.tflite`: uint8 [1, 192, 192, 3] RGB in,
 float [1, 1, 17, 3] = (y, x, score) normalised out).
-Options: `num_threads` (per interpreter, 1), `interpreters` (pool size, 1; see
-models/tf_detection/backends.InterpreterPool), `min_score` (keypoints scoring lower are left out; 0.0 keeps all).
+Options: models/movenet/family.py (threads, interpreters: see models/tflite.InterpreterPool, min_score).
 Measured on 2 cores (ms per image, batch 1 / 8): 1 interpreter x 1 thread 4.7 / 4.7; 1 x 2 threads
 6.1 / 6.1-8.8; 2 x 1 thread 4.7-5.2 / 4.7-5.2: the model is too small for threads or a pool to pay off here.
 """
@@ -13,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
-from models.tf_detection.backends import InterpreterPool, resize
+from models.images import resize
+from models.movenet.family import FAMILY, MoveNetOptions
+from models.outputs import Keypoint
+from models.tflite import InterpreterPool
 from serve.model import Model
 
 KEYPOINTS = (
@@ -21,12 +23,6 @@ KEYPOINTS = (
     "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
     "right_ankle",
 )  # fmt: skip
-
-
-class Keypoint(BaseModel):
-    x: float = Field(description="horizontal position, input image pixels")
-    y: float = Field(description="vertical position, input image pixels")
-    score: float = Field(ge=0.0, le=1.0, description="confidence")
 
 
 class Pose(BaseModel):
@@ -38,19 +34,16 @@ class Pose(BaseModel):
 
 
 class MoveNetModel(Model[Pose]):
+    family = FAMILY
     output_type = Pose
+    options: MoveNetOptions
 
-    def load(self) -> None:
-        opts = self.spec.options
-        if "tflite" not in self.spec.weights:
-            raise ValueError(f"MoveNet needs the weights role 'tflite', got {sorted(self.spec.weights)}")
-        threads, size = int(opts.get("num_threads", 1)), int(opts.get("interpreters", 1))
-        self.pool = InterpreterPool(self.spec.weights["tflite"], threads, size)
+    def load_weights(self) -> None:
+        self.pool = InterpreterPool(self.spec.weights["tflite"], self.options.num_threads, self.options.interpreters)
         detail = self.pool.probe.get_input_details()[0]
         self.input_index, self.dtype = detail["index"], np.dtype(detail["dtype"])
         self.size = (int(detail["shape"][2]), int(detail["shape"][1]))
         self.output_index = self.pool.probe.get_output_details()[0]["index"]
-        self.min_score = float(opts.get("min_score", 0.0))
 
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         # Plain stretch to the square input, as Coral's reference run did: normalised outputs map straight back.
@@ -69,6 +62,6 @@ class MoveNetModel(Model[Pose]):
         keypoints = {
             name: Keypoint(x=float(x) * width, y=float(y) * height, score=float(np.clip(score, 0, 1)))
             for name, (y, x, score) in zip(KEYPOINTS, raw)
-            if score >= self.min_score
+            if score >= self.options.min_score
         }
         return Pose(keypoints=keypoints, width=width, height=height)

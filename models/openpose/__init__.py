@@ -1,7 +1,3 @@
-"""OpenPose family: multi-person pose estimation with part affinity fields."""
-
-from models.openpose.model import OpenPoseModel
-from models.openpose.render import draw_poses
-from models.openpose.types import Keypoint, Person, Poses
-
-__all__ = ["OpenPoseModel", "Keypoint", "Person", "Poses", "draw_poses"]
+"""OpenPose family: multi-person pose estimation with part affinity fields. The model is
+`models.openpose.model.OpenPoseModel`; nothing is imported here, so `family.py` (what the catalog validates) loads
+alone."""

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+from pydantic import Field
+
+from serve.family import Options
 
 #: The 18 COCO parts of the CMU / tf-pose-estimation models, in heatmap channel order (channel 18 is background).
 PARTS: tuple[str, ...] = (
@@ -44,20 +47,26 @@ PAF_CHANNELS: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class PafConfig:
-    """Tuning knobs; the defaults are those of the paper's reference COCO demo unless noted."""
+class PafConfig(Options):
+    """Tuning knobs (catalog options of the OpenPose family); the defaults are those of the paper's reference
+    COCO demo unless noted."""
 
-    upsample: float = 4.0  # work at 1/2 of the network input: PAF samples land on distinct pixels
-    sigma: float = 2.5  # Gaussian smoothing of the confidence maps (working pixels) before NMS
-    peak_threshold: float = 0.1  # minimum confidence of a part candidate
-    paf_threshold: float = 0.05  # a PAF sample "agrees" when its projection on the limb exceeds this
-    max_peaks: int = 64  # per part, strongest first: bounds the (A x B) limb scoring on noisy, flat maps
-    samples: int = 10  # points sampled on each candidate limb (the line integral)
-    min_agreement: float = 0.8  # fraction of samples that must agree
-    length_prior: float = 0.5  # limbs longer than this fraction of the map height are penalised
-    min_parts: int = 4  # people with fewer parts are dropped
-    min_score: float = 0.4  # people whose mean part+limb evidence is lower are dropped
+    upsample: float = Field(4.0, gt=0, description="maps are upsampled by this before parsing (4: 1/2 of the "
+                            "network input, where PAF samples land on distinct pixels)")
+    sigma: float = Field(2.5, ge=0, description="Gaussian smoothing of the confidence maps (working pixels) "
+                         "before peak finding; 0: none")
+    peak_threshold: float = Field(0.1, ge=0, le=1, description="minimum confidence of a part candidate")
+    paf_threshold: float = Field(0.05, ge=0, le=1, description="a PAF sample agrees with a limb when its "
+                                 "projection on the limb exceeds this")
+    max_peaks: int = Field(64, ge=1, description="candidates per part, strongest first: bounds the limb "
+                           "scoring on noisy, flat maps")
+    samples: int = Field(10, ge=2, description="points sampled on each candidate limb (the line integral)")
+    min_agreement: float = Field(0.8, ge=0, le=1, description="fraction of samples that must agree")
+    length_prior: float = Field(0.5, gt=0, description="limbs longer than this fraction of the map height are "
+                                "penalised")
+    min_parts: int = Field(4, ge=1, le=len(PARTS), description="people with fewer parts are dropped")
+    min_score: float = Field(0.4, ge=0, le=1, description="people whose mean part and limb evidence is lower "
+                             "are dropped")
 
 
 @dataclass

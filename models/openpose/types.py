@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-
-class Keypoint(BaseModel):
-    """One body part of one person."""
-
-    x: float = Field(description="horizontal position, input image pixels")
-    y: float = Field(description="vertical position, input image pixels")
-    score: float = Field(ge=0.0, le=1.0, description="peak confidence of the part's heatmap")
+from models.outputs import Keypoint
 
 
 class Person(BaseModel):

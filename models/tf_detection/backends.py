@@ -5,14 +5,13 @@ xmax) of the image it was given, raw class values, scores, already cut to the mo
 
 from __future__ import annotations
 
-import queue
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from models.images import resize
+from models.tflite import InterpreterPool
 from models.tf_graph import isolated_session, read_graph_def
 
 OUTPUT_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
@@ -29,62 +28,7 @@ def _cut(boxes, classes, scores, count) -> RawDetections:
     return RawDetections(np.asarray(boxes[:n]), np.asarray(classes[:n]), np.asarray(scores[:n]))
 
 
-def resize(rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """Bilinear resize to (w, h) without antialiasing, pixel centres aligned: what the Object Detection API
-    trained with (tf.image.resize), as cv2.INTER_LINEAR does it. PIL's bilinear filter antialiases when
-    shrinking, which changes borderline answers (dog.jpg's dog reads as a cat with it). A plain stretch, no
-    letterbox: the detectors answer in normalised coordinates, so the stretch cancels out."""
-    if size is None or (rgb.shape[1], rgb.shape[0]) == tuple(size):
-        return rgb
-    import cv2  # imported here: the label-map and SavedModel paths do not need OpenCV
-
-    return cv2.resize(rgb, (int(size[0]), int(size[1])), interpolation=cv2.INTER_LINEAR)
-
-
 # --- TFLite -----------------------------------------------------------------------------------------------------
-
-
-def load_interpreter(path: Path, num_threads: int):
-    try:  # the maintained runtime, when installed
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moved to ai_edge_litert; it still works
-        warnings.simplefilter("ignore")
-        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-class InterpreterPool:
-    """N interpreters of one model. An interpreter holds one image at a time (input [1, H, W, 3]) and is not
-    thread-safe, so a batch is spread over the pool and run from threads (invoke releases the GIL); with one
-    interpreter the batch runs serially. Also used by the MoveNet family."""
-
-    def __init__(self, path: Path, num_threads: int = 1, size: int = 1):
-        if size < 1:
-            raise ValueError(f"interpreters must be >= 1, got {size}")
-        self.idle: queue.Queue = queue.Queue()
-        for _ in range(size):
-            self.idle.put(load_interpreter(path, num_threads))
-        self.probe = self.idle.queue[0]  # for reading tensor details only
-        self.executor = ThreadPoolExecutor(size, "tflite") if size > 1 else None
-
-    def map(self, fn, inputs: list):
-        """[fn(interpreter, x) for x in inputs], each call holding an interpreter of its own."""
-
-        def call(x):
-            interpreter = self.idle.get()
-            try:
-                return fn(interpreter, x)
-            finally:
-                self.idle.put(interpreter)
-
-        if self.executor is None or len(inputs) == 1:
-            return [call(x) for x in inputs]
-        return list(self.executor.map(call, inputs))
 
 
 def _detection_outputs(interpreter) -> tuple[int, int, int, int]:

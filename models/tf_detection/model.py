@@ -7,11 +7,8 @@ Weights (`ModelSpec.weights` roles; exactly one model role):
 - "frozen_graph": a TF1 `frozen_inference_graph.pb` (`image_tensor:0` -> `detection_*:0`).
 - "labels" (optional): a `.pbtxt` or `.txt` label map (see labels.py).
 
-Options: score_threshold (0.4), max_detections (100), label_offset (default 1 for tflite, whose classes are
-0-based, 0 otherwise), label_field ("display_name"), num_threads (threads per TFLite interpreter, 2),
-interpreters (TFLite interpreters per replica run side by side on a batch, 1), input_mean / input_std (float
-TFLite inputs, 127.5), input_size [w, h] (resize before SavedModel / frozen graph, so a batch is one call),
-intra_op_threads / inter_op_threads (frozen graph session, 2 / 1).
+Options: models/tf_detection/family.py (thresholds, label offset and field, TFLite threads and interpreters,
+float TFLite normalisation, input_size for SavedModel / frozen graph, frozen-graph session threads).
 
 Threads vs interpreters, measured for the quantized SSD MobileNet v1 on 2 cores (predict only, ms per image,
 batch 1 / batch 8, two runs): 1 interpreter x 1 thread 14 / 14; 1 x 2 threads 7.4-8.2 / 7.5-7.9;
@@ -27,48 +24,35 @@ import numpy as np
 
 from models.outputs import Box, Detection, Detections
 from models.tf_detection.backends import FrozenGraphBackend, RawDetections, SavedModelBackend, TFLiteBackend
+from models.tf_detection.family import FAMILY, TFDetectionOptions
 from models.tf_detection.labels import LabelMap
 from serve.model import Model
 
-FORMATS = ("tflite", "saved_model", "frozen_graph")
-
 
 class TFDetectionModel(Model[Detections]):
+    family = FAMILY
     output_type = Detections
+    options: TFDetectionOptions
 
     def __init__(self, spec):
         super().__init__(spec)
-        formats = [role for role in FORMATS if role in spec.weights]
-        if len(formats) != 1:
-            raise ValueError(f"TF detection needs exactly one of the weights {FORMATS}, got {sorted(spec.weights)}")
-        self.format = formats[0]
-        opts = spec.options
-        self.score_threshold = float(opts.get("score_threshold", 0.4))
-        self.max_detections = int(opts.get("max_detections", 100))
         self.backend = None
         self.labels = LabelMap({}, 0)
 
-    def load(self) -> None:
-        weights, opts = self.spec.weights, self.spec.options
-        path = weights[self.format]
-        size = tuple(opts["input_size"]) if "input_size" in opts else None
-        if self.format == "tflite":
-            self.backend = TFLiteBackend(
-                path,
-                num_threads=int(opts.get("num_threads", 2)),
-                interpreters=int(opts.get("interpreters", 1)),
-                mean=float(opts.get("input_mean", 127.5)),
-                std=float(opts.get("input_std", 127.5)),
-            )
-        elif self.format == "saved_model":
-            self.backend = SavedModelBackend(path, size, opts.get("signature", "serving_default"))
+    def load_weights(self) -> None:
+        weights, opts = self.spec.weights, self.options
+        (fmt,) = self.family.weights.choose(weights).required  # one of FORMATS (+ optional labels)
+        if fmt == "tflite":
+            self.backend = TFLiteBackend(weights[fmt], num_threads=opts.num_threads, interpreters=opts.interpreters,
+                                         mean=opts.input_mean, std=opts.input_std)
+        elif fmt == "saved_model":
+            self.backend = SavedModelBackend(weights[fmt], opts.input_size, opts.signature)
         else:
-            self.backend = FrozenGraphBackend(
-                path, size, int(opts.get("intra_op_threads", 2)), int(opts.get("inter_op_threads", 1))
-            )
-        offset = int(opts.get("label_offset", 1 if self.format == "tflite" else 0))
+            self.backend = FrozenGraphBackend(weights[fmt], opts.input_size, opts.intra_op_threads,
+                                              opts.inter_op_threads)
+        offset = opts.label_offset if opts.label_offset is not None else 1 if fmt == "tflite" else 0
         if "labels" in weights:
-            self.labels = LabelMap.read(weights["labels"], offset, opts.get("label_field", "display_name"))
+            self.labels = LabelMap.read(weights["labels"], offset, opts.label_field)
         else:
             self.labels = LabelMap({}, offset)
 
@@ -80,8 +64,8 @@ class TFDetectionModel(Model[Detections]):
 
     def postprocess(self, raw: RawDetections, meta: tuple[int, int]) -> Detections:
         width, height = meta
-        keep = np.flatnonzero(raw.scores >= self.score_threshold)
-        keep = keep[np.argsort(-raw.scores[keep], kind="stable")][: self.max_detections]
+        keep = np.flatnonzero(raw.scores >= self.options.score_threshold)
+        keep = keep[np.argsort(-raw.scores[keep], kind="stable")][: self.options.max_detections]
         detections = []
         for i in keep:
             # Normalised (ymin, xmin, ymax, xmax) of the (possibly stretched) network input == of the original.

@@ -1,5 +1,4 @@
-"""YOLO detectors from darknet cfg/weights files (YOLOv2/v3/v3-tiny, YOLO-Fastest), run with torch."""
+"""YOLO detectors from darknet cfg/weights files (YOLOv2/v3/v3-tiny, YOLO-Fastest), run with torch.
 
-from models.yolo.model import YoloModel
-
-__all__ = ["YoloModel"]
+Nothing is imported here: `family.py` (what the catalog validates) must load without torch; the model is
+`models.yolo.model.YoloModel`."""

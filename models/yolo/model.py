@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from models.outputs import Box, Detection, Detections
+from models.torch_device import torch_device
 from models.yolo.darknet import load_darknet
+from models.yolo.family import FAMILY, YoloOptions
 from serve.model import Model, ModelSpec
 
 
@@ -66,35 +68,26 @@ def select_scored(cxcywh: np.ndarray, class_scores: np.ndarray, conf: float, iou
 
 
 class YoloModel(Model[Detections]):
-    """Weights roles: `cfg`, `weights`, `names`. Options: input_size (int or [w, h], default the cfg's),
-    conf_threshold 0.25, nms_threshold 0.45, letterbox True, max_detections 100."""
+    """Weights and options: models/yolo/family.py."""
 
+    family = FAMILY
     output_type = Detections
+    options: YoloOptions
 
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)
-        opts = spec.options
-        self.conf_threshold = float(opts.get("conf_threshold", 0.25))
-        self.nms_threshold = float(opts.get("nms_threshold", 0.45))
-        self.letterbox = bool(opts.get("letterbox", True))
-        self.max_detections = int(opts.get("max_detections", 100))
         self.net = None
         self.names: list[str] = []
 
-    def load(self) -> None:
-        missing = {"cfg", "weights", "names"} - set(self.spec.weights)
-        if missing:
-            raise ValueError(f"{self.spec.name}: missing weight files for roles {sorted(missing)}")
-        if self.spec.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"{self.spec.name}: device 'cuda' requested but CUDA is not available")
-        self.device = torch.device(self.spec.device)
+    def load_weights(self) -> None:
+        self.device = torch_device(self.spec.name, self.spec.device)
         net = load_darknet(self.spec.weights["cfg"], self.spec.weights["weights"])
         self.net = net.fuse().eval().to(self.device)
         self.names = [n.strip() for n in Path(self.spec.weights["names"]).read_text().splitlines() if n.strip()]
         if len(self.names) != net.classes:
             raise ValueError(f"{self.spec.name}: names file has {len(self.names)} classes, cfg has {net.classes}")
-        size = self.spec.options.get("input_size") or (net.width, net.height)
-        self.input_w, self.input_h = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        size = self.options.input_size or (net.width, net.height)
+        self.input_w, self.input_h = (size, size) if isinstance(size, int) else size
         try:  # warm-up: first call allocates and picks kernels; also proves the input size fits the net
             self.predict([torch.full((net.channels, self.input_h, self.input_w), 0.5)])
         except RuntimeError as e:
@@ -106,7 +99,7 @@ class YoloModel(Model[Detections]):
             raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
         h, w = image.shape[:2]
         x = torch.tensor(image).permute(2, 0, 1)[None].float().div_(255)
-        if self.letterbox:  # darknet's letterbox: fit inside, keep aspect, centre on grey 0.5
+        if self.options.letterbox:  # darknet's letterbox: fit inside, keep aspect, centre on grey 0.5
             if self.input_w / w < self.input_h / h:
                 nw, nh = self.input_w, h * self.input_w // w
             else:
@@ -130,7 +123,8 @@ class YoloModel(Model[Detections]):
         return list(rows)
 
     def postprocess(self, raw: np.ndarray, meta: Transform) -> Detections:
-        boxes, scores, classes = select(raw, self.conf_threshold, self.nms_threshold, self.max_detections)
+        opts = self.options
+        boxes, scores, classes = select(raw, opts.conf_threshold, opts.nms_threshold, opts.max_detections)
         boxes = (boxes - [meta.pad_x, meta.pad_y, meta.pad_x, meta.pad_y]) / [
             meta.scale_x, meta.scale_y, meta.scale_x, meta.scale_y]
         boxes = np.clip(boxes, 0, [meta.width, meta.height, meta.width, meta.height])

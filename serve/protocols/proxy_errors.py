@@ -1,8 +1,7 @@
 """JSON for the answers Ray Serve's proxy gives itself. When a replica dies mid-request the proxy returns without
 answering and uvicorn sends a plain-text "500 Internal Server Error"; backpressure, timeouts and disconnects are
 plain-text 503/504/408. Clients of this stack get every error as `{"error", "detail"}` JSON with a Retry-After
-where retrying helps, so this ASGI middleware runs inside the proxy: Ray imports `middlewares` from
-RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH (PROXY_CALLBACK_ENV), which the local server and the chart set.
+where retrying helps, so this ASGI middleware runs inside the proxy (see serve/protocols/proxy.py).
 Our replicas answer errors in JSON already; those pass through untouched."""
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import logging
 
 from serve.errors import ModelUnavailable, Overloaded, ServeError
 
-PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
-PROXY_CALLBACK = "serve.protocols.proxy_errors:middlewares"
 log = logging.getLogger(__name__)
 
 
@@ -86,9 +83,3 @@ class ProxyErrors:
             for message in error_messages(proxy_error(500, "")):
                 await send(message)
 
-
-def middlewares() -> list:
-    """What Ray's proxy calls (PROXY_CALLBACK): the list of Starlette middlewares it wraps its app in."""
-    from starlette.middleware import Middleware
-
-    return [Middleware(ProxyErrors)]

@@ -15,11 +15,14 @@ import socketio
 from pydantic import ValidationError
 
 from serve.catalog import Entry
-from serve.errors import InvalidPayload, ServeError, field_problems
+from serve.errors import InvalidPayload, ServeError, WebSocketOnly, field_problems
+from serve.protocols.body import answer
 from serve.protocols.http import as_serve_error
 from serve.protocols.types import QueryRequest
 
 ERROR_EVENT = "error"
+SOCKET_PATH = "/socket.io"  # under the model's route: /<model>/socket.io
+DROPPED_FRAMES_FIELD = "dropped_frames"  # written last in an answer: the proxy's gate adds its own drops to it
 
 
 @dataclass
@@ -79,15 +82,43 @@ class NewestFrameNamespace(socketio.AsyncNamespace):
             await self.emit(ERROR_EVENT, error.body().model_dump(), to=sid)
             return
         body = response.model_dump(mode="json")
-        body["dropped_frames"] = slot.dropped
+        body[DROPPED_FRAMES_FIELD] = slot.dropped  # last key (see proxy_frames.with_proxy_drops)
         await self.emit(self.answer_event, body, to=sid)
 
 
+def websocket_only(entry: Entry) -> bool:
+    """WebSocket is the only transport that works with several replicas: a long-polling session lives in the
+    memory of the replica that opened it, and the Serve proxy spreads the session's later polls over all
+    replicas (no affinity). So a model that may run more than one replica refuses polling outright."""
+    return entry.serving is not None and entry.serving.autoscaling.max_replicas > 1
+
+
 def socket_server(entry: Entry, runner) -> socketio.AsyncServer:
-    """An AsyncServer for one model. WebSocket is the transport that works with several replicas: polling
-    keeps session state in one replica's memory and the Serve proxy does not route a session's polls back to
-    it (see the README)."""
-    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*",
+    """An AsyncServer for one model, WebSocket-only where the model may run several replicas."""
+    transports = ["websocket"] if websocket_only(entry) else ["polling", "websocket"]
+    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", transports=transports,
                                max_http_buffer_size=entry.serving.limits.max_body_bytes)
     sio.register_namespace(NewestFrameNamespace(entry, runner))
     return sio
+
+
+class RefusePolling:
+    """In front of engine.io on a WebSocket-only model: every plain HTTP request (a polling handshake or poll)
+    gets 400 `websocket_only` as JSON, which engine.io's own refusal ("Invalid transport", text) is not."""
+
+    def __init__(self, app, entry: Entry):
+        self.app, self.entry = app, entry
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        await answer(send, WebSocketOnly(
+            f"{self.entry.name} may run several replicas (autoscaling.max_replicas "
+            f"{self.entry.serving.autoscaling.max_replicas}), so its socket.io accepts the WebSocket transport "
+            f"only: connect with transports=['websocket']"))
+
+
+def socket_app(entry: Entry, runner):
+    """The model's socket.io ASGI app (engine.io path checks left to PathDispatch)."""
+    app = socketio.ASGIApp(socket_server(entry, runner), socketio_path=None)
+    return RefusePolling(app, entry) if websocket_only(entry) else app

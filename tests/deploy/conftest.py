@@ -30,13 +30,13 @@ EVERYTHING: dict[str, Any] = {
                         "nodeSelector": {"pool": "cpu"}},
             "gpuPool": {"gpusPerPod": 2}},
     "serve": {"port": 9000},
-    "ingress": {"host": "models.example.com", "tls": {"enabled": True, "secretName": "models-tls"},
+    "ingress": {"enabled": True, "host": "models.example.com", "tls": {"enabled": True, "secretName": "models-tls"},
                 "annotations": {"example.com/team": "ml", "nginx.ingress.kubernetes.io/proxy-body-size": "50m"},
                 "timeoutSeconds": 86400},
     "httpRoute": {"enabled": True, "parentRefs": [{"name": "gw", "namespace": "gateways", "sectionName": "https"}],
                   "hostnames": ["models.example.com"]},
     "monitoring": {"serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}},
-    "pdb": {"minAvailable": 2},
+    "pdb": {"maxUnavailable": 2},
     "networkPolicy": {"metricsFrom": []},
 }
 
@@ -53,6 +53,24 @@ def kuberay_dir(shared: Path) -> Path:
 def _schemas_env(monkeypatch: pytest.MonkeyPatch, kuberay_dir: Path) -> None:
     """The generator finds the CRDs where the shared fixture found them."""
     monkeypatch.setenv("RUNWAY_KUBERAY_SCHEMAS", str(kuberay_dir))
+
+
+def with_busy_cpu_pool(entries: dict[str, dict[str, Any]]) -> None:
+    """object-detection keeps 3 replicas of 1.5 CPUs: the CPU pool needs 2 pods or more (4 CPUs a pod by default,
+    2 in EVERYTHING), so a PodDisruptionBudget is rendered for it."""
+    serving = entries["object-detection"]["serving"]
+    serving["autoscaling"] = {"min_replicas": 3, "max_replicas": 3}
+    serving["resources"] = {"num_cpus": 1.5}
+
+
+@pytest.fixture(scope="session")
+def busy_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """models.json edited by `with_busy_cpu_pool`."""
+    data = json.loads(MODELS_JSON.read_text())
+    with_busy_cpu_pool({e["name"]: e for e in data})
+    path = tmp_path_factory.mktemp("busy") / "models.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path
 
 
 @pytest.fixture(scope="session")

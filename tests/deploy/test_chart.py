@@ -145,7 +145,7 @@ def test_notes_say_how_to_reach_http_socketio_and_metrics(generated_values):
 
 def test_ray_ports_name_limit_and_catalog_paths_are_the_generators():
     """The chart's constants (_helpers.tpl) and the generator's (deploy/constants.py, serve.catalog) agree."""
-    objects = {o["kind"]: o for o in chart_objects({})}
+    objects = {o["kind"]: o for o in chart_objects({"ingress": {"enabled": True}})}
     cluster = objects["RayService"]["spec"]["rayClusterConfig"]
     head = cluster["headGroupSpec"]["template"]["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in head["ports"]}

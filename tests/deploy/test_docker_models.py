@@ -12,8 +12,12 @@ from deploy.validate import validate_objects
 from tests.deploy.conftest import EVERYTHING, KUBE_VERSION, MODELS_JSON, merged, render_chart
 
 
+#: The Ingress (off by default: ingress-nginx is retired) is what routes Docker-only entries by regex.
+WITH_INGRESS = {"ingress": {"enabled": True}}
+
+
 def _kuberay(values: dict | None = None) -> dict[str, list[dict]]:
-    return render(MODELS_JSON, "kuberay", values=values or {}).files
+    return render(MODELS_JSON, "kuberay", values=merged(WITH_INGRESS, values or {})).files
 
 
 def _docker_objects(files) -> dict[tuple[str, str], dict]:
@@ -83,8 +87,9 @@ def test_the_httproute_routes_docker_entries_with_a_prefix_rewrite(kuberay_dir):
     assert validate_objects([route], KUBE_VERSION, kuberay_dir).problems == []
 
 
-def test_ray_selectors_leave_docker_pods_alone():
-    files = _kuberay()
+def test_ray_selectors_leave_docker_pods_alone(busy_catalog):
+    files = render(busy_catalog, "kuberay", values=WITH_INGRESS).files
+    assert files["kuberay/pdb.yaml"]
     docker_pods = [o["spec"]["template"]["metadata"]["labels"] for o in files["kuberay/docker-models.yaml"]
                    if o["kind"] == "Deployment"]
     selectors = [files["kuberay/services.yaml"][0]["spec"]["selector"],
@@ -96,7 +101,8 @@ def test_ray_selectors_leave_docker_pods_alone():
 
 
 def test_without_ingress_nginx_the_notes_say_how_to_route_them():
-    values = render(MODELS_JSON, "helm-values", values={"ingress": {"nginxAnnotations": False}}).files[
+    plain_ingress = merged(WITH_INGRESS, {"ingress": {"nginxAnnotations": False}})
+    values = render(MODELS_JSON, "helm-values", values=plain_ingress).files[
         "helm-values.yaml"][0]
     rendered = render_chart(values)
     ingress_docs = [d for d in rendered["runway-models/templates/ingress.yaml"].split("---") if "kind:" in d]

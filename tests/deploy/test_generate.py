@@ -25,8 +25,7 @@ def test_all_targets(tmp_path):
     result = generate(MODELS_JSON, out, require_crd=True)
     assert _all_files(out) == {
         MARKER, "serve-config.yaml", "helm-values.yaml",
-        "kuberay/rayservice.yaml", "kuberay/services.yaml", "kuberay/ingress.yaml", "kuberay/pdb.yaml",
-        "kuberay/networkpolicy.yaml", "kuberay/docker-models.yaml",
+        "kuberay/rayservice.yaml", "kuberay/services.yaml", "kuberay/networkpolicy.yaml", "kuberay/docker-models.yaml",
         *(f"standalone/{n}.yaml" for n in ("im2txt", "openpose", "yolo", "object-detection", "movenet", "densecap")),
     }
     docker_only = "Docker-only entry: no serving section"
@@ -42,8 +41,9 @@ def test_all_targets(tmp_path):
 @pytest.mark.parametrize("target, expected", [
     ("serve-config", {"serve-config.yaml"}),
     ("helm-values", {"helm-values.yaml"}),
-    ("kuberay", {"kuberay/rayservice.yaml", "kuberay/services.yaml", "kuberay/ingress.yaml", "kuberay/pdb.yaml",
-                 "kuberay/networkpolicy.yaml", "kuberay/docker-models.yaml"}),
+    # No Ingress (off by default) and no PodDisruptionBudget (every pool keeps one pod) with the defaults.
+    ("kuberay", {"kuberay/rayservice.yaml", "kuberay/services.yaml", "kuberay/networkpolicy.yaml",
+                 "kuberay/docker-models.yaml"}),
 ])
 def test_single_targets(tmp_path, target, expected):
     generate(MODELS_JSON, tmp_path / "out", target)
@@ -119,7 +119,7 @@ def _bad_route_path(entries):
 
 
 BAD = [
-    (_no_gpu, ["ray.gpuPool.enabled=false"], ["yolo.specs.gpu", "openpose.specs.gpu", "densecap.specs.gpu"]),
+    (_no_gpu, ["ray.gpuPool.enabled=false"], ["yolo.specs.gpu", "densecap.specs.gpu"]),
     (_route_clash, [], ["yolo.query.http.route"]),
     (_duplicate_name, [], ["yolo.name"]),
     (_not_dns, [], ["(Yolo_V2).name"]),

@@ -107,7 +107,7 @@ def test_cpu_and_gpu_worker_groups_follow_the_catalog(rayservice):
     workers = _workers(rayservice)
     assert set(workers) == {"cpu", "gpu"}
     gpu = workers["gpu"]
-    # openpose (0.5 GPU, 1 replica) and yolo (0.25 GPU, 1..2 replicas) share one 1-GPU pod at most.
+    # yolo (0.25 GPU, 1..2 replicas) fits one 1-GPU pod; openpose runs on CPU (its family cannot use a GPU).
     assert (gpu["minReplicas"], gpu["maxReplicas"], gpu["replicas"]) == (1, 1, 1)
     spec = gpu["template"]["spec"]
     assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
@@ -125,8 +125,8 @@ def test_gpu_pods_scale_with_max_replicas(write_catalog):
         entries["yolo"]["serving"]["resources"]["num_gpus"] = 0.5
     rs = render(write_catalog(edit), "kuberay").files["kuberay/rayservice.yaml"][0]
     gpu = _workers(rs)["gpu"]
-    # min: openpose 0.5 + yolo 0.5 -> 1 pod; max: 0.5 + 8 x 0.5 = 4.5 GPUs -> 5 one-GPU pods.
-    assert (gpu["minReplicas"], gpu["maxReplicas"]) == (1, 5)
+    # min: yolo 0.5 -> 1 pod; max: 8 x 0.5 = 4 GPUs -> 4 one-GPU pods.
+    assert (gpu["minReplicas"], gpu["maxReplicas"]) == (1, 4)
 
 
 def test_no_gpu_group_without_gpu_models(write_catalog):
@@ -137,10 +137,8 @@ def test_no_gpu_group_without_gpu_models(write_catalog):
     assert set(_workers(rs)) == {"cpu"}
 
 
-def test_autoscaling_upgrade_strategy_auth_and_docker_only_annotation(rayservice):
+def test_upgrade_strategy_auth_and_docker_only_annotation(rayservice):
     spec = rayservice["spec"]
-    assert spec["rayClusterConfig"]["enableInTreeAutoscaling"] is True
-    assert spec["rayClusterConfig"]["autoscalerOptions"]["securityContext"]["readOnlyRootFilesystem"] is True
     assert spec["upgradeStrategy"] == {"type": "NewCluster"}
     assert spec["rayClusterConfig"]["authOptions"] == {"mode": "token"}
     assert spec["rayClusterConfig"]["rayVersion"] == "2.60.0"
@@ -150,11 +148,11 @@ def test_autoscaling_upgrade_strategy_auth_and_docker_only_annotation(rayservice
     assert "im2txt" not in apps and "densecap" not in apps
 
 
-def test_every_kuberay_object_validates_with_everything_on(kuberay_dir):
-    rendered = render(MODELS_JSON, "kuberay", values=EVERYTHING)
+def test_every_kuberay_object_validates_with_everything_on(kuberay_dir, busy_catalog):
+    rendered = render(busy_catalog, "kuberay", values=EVERYTHING)
     kinds = sorted(o["kind"] for o in rendered.objects())
-    # The Ray cluster's objects, and a Deployment, Service and NetworkPolicy per Docker-only entry (im2txt,
-    # densecap) routed by a second Ingress.
+    # The Ray cluster's objects (a PodDisruptionBudget for the CPU group, which keeps 2 pods), and a Deployment,
+    # Service and NetworkPolicy per Docker-only entry (im2txt, densecap) routed by a second Ingress.
     assert kinds == ["Deployment"] * 2 + ["HTTPRoute"] + ["Ingress"] * 2 + ["NetworkPolicy"] * 3 + [
         "PodDisruptionBudget", "RayService"] + ["Service"] * 3 + ["ServiceMonitor"]
     report = validate_objects(rendered.objects(), KUBE_VERSION, kuberay_dir, require_crd=True)
@@ -164,7 +162,7 @@ def test_every_kuberay_object_validates_with_everything_on(kuberay_dir):
 
 
 def test_every_ray_container_points_the_proxy_at_the_json_error_middleware(rayservice):
-    from serve.protocols.proxy_errors import PROXY_CALLBACK, PROXY_CALLBACK_ENV
+    from serve.protocols.proxy import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
     cluster = rayservice["spec"]["rayClusterConfig"]
     groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]

@@ -20,11 +20,12 @@ def _objects(name: str, **kwargs) -> dict[str, dict]:
 
 def test_built_model_runs_ray_serve_in_the_pod(kuberay_dir):
     objects = _objects("yolo")
-    assert set(objects) == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy"}
+    # A GPU model: a fixed pod count, no HPA (see test_operator_points).
+    assert set(objects) == {"ConfigMap", "Deployment", "Service", "NetworkPolicy"}
     assert validate_objects(list(objects.values()), KUBE_VERSION, kuberay_dir).problems == []
     pod = objects["Deployment"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["image"] == "ghcr.io/runway-models/runway-models:0.1.0"
+    assert container["image"] == "ghcr.io/runway-models/runway-models:0.1.0-gpu"
     script = container["command"][-1]
     assert "ray start --head" in script and "serve run --address=auto /etc/runway-models/serve-config.yaml" in script
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -41,10 +42,6 @@ def test_built_model_runs_ray_serve_in_the_pod(kuberay_dir):
     assert [a["name"] for a in config["applications"]] == ["catalog", "yolo"]
     assert config["applications"][1]["deployments"][0]["num_replicas"] == 1
     assert "autoscaling_config" not in config["applications"][1]["deployments"][0]
-    # Pods scale instead, between the catalog's min and max replicas.
-    hpa = objects["HorizontalPodAutoscaler"]["spec"]
-    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 2)
-    assert "replicas" not in objects["Deployment"]["spec"]
     assert objects["Service"]["spec"]["sessionAffinity"] == "ClientIP"
     assert {p["name"] for p in objects["Service"]["spec"]["ports"]} == {"http", "metrics"}
 

@@ -12,9 +12,9 @@ from tests.deploy.conftest import EVERYTHING, KUBE_VERSION, MODELS_JSON
 
 
 @pytest.fixture(scope="module")
-def objects() -> dict[str, dict]:
+def objects(busy_catalog) -> dict[str, dict]:
     found: dict[str, dict] = {}
-    for obj in render(MODELS_JSON, "kuberay", values=EVERYTHING).objects():
+    for obj in render(busy_catalog, "kuberay", values=EVERYTHING).objects():
         found.setdefault(obj["kind"], obj)  # the first of each kind: the Ray cluster's
     return found
 

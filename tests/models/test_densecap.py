@@ -33,7 +33,7 @@ def planted(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def model(planted) -> DenseCapModel:
     m = DenseCapModel(ModelSpec("densecap", weights={"checkpoint": planted}))
-    m.load_and_mark_ready()
+    m.load()
     return m
 
 
@@ -281,7 +281,7 @@ def test_boxes_follow_the_network_into_image_pixels(planted, photo):
     (xc, yc, w, h in the scaled image's 1-based pixels) mapped back to the input's pixels."""
     m = DenseCapModel(ModelSpec("densecap", weights={"checkpoint": planted},
                                 options={"final_nms_thresh": 0, "max_regions": 3, "image_size": 360}))
-    m.load_and_mark_ready()
+    m.load()
     with torch.no_grad():
         m.net.recognition.box_reg.weight.zero_()
         m.net.recognition.box_reg.bias.zero_()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.yolo import YoloModel
+from models.yolo.model import YoloModel
 from serve.model import ModelSpec
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow,
@@ -19,7 +19,7 @@ def yolo(shared, device: str) -> YoloModel:
                                       "weights": folder / "yolo-fastest-1.1-xl.weights",
                                       "names": folder / "coco.names"}, device=device)
     model = YoloModel(spec)
-    model.load_and_mark_ready()
+    model.load()
     return model
 
 
@@ -42,7 +42,7 @@ def test_densecap_on_cuda_matches_cpu_batched(tmp_path, photo):
     answers = {}
     for device in ("cpu", "cuda"):
         model = DenseCapModel(ModelSpec("densecap", weights={"checkpoint": tmp_path / "densecap.t7"}, device=device))
-        model.load_and_mark_ready()
+        model.load()
         answers[device] = model.infer(images)
     for on_cpu, on_gpu in zip(answers["cpu"], answers["cuda"]):
         assert [r.caption for r in on_cpu.regions] == [r.caption for r in on_gpu.regions]

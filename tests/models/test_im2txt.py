@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.im2txt import Im2txtModel
 from models.im2txt.checkpoint import Im2txtNet, build_from_checkpoint, read_checkpoint, read_vocab, \
     tf_to_torch_gates
 from models.im2txt.inception_v3 import BLOCKS, BN_EPSILON, STEM, Conv, Fork, InceptionV3
-from models.im2txt.model import beam_search, resize_bilinear_legacy
+from models.im2txt.model import Im2txtModel, beam_search, resize_bilinear_legacy
 from serve.model import ModelSpec
 
 WORDS = ["a", "<S>", "</S>", "on", "of", "the", "in", "with", "and", "is", "man", "to", "sitting", "an", "two",
@@ -93,7 +92,7 @@ def model(files):
     prefix, vocab, _ = files
     m = Im2txtModel(ModelSpec("im2txt", weights={"checkpoint": Path(f"{prefix}.index"),
                                                  "vocab": vocab}))
-    m.load_and_mark_ready()
+    m.load()
     return m
 
 

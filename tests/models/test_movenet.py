@@ -7,8 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from models.movenet import MoveNetModel
-from models.movenet.model import KEYPOINTS
+from models.movenet.model import KEYPOINTS, MoveNetModel
 from serve.model import ModelSpec
 
 
@@ -16,7 +15,7 @@ from serve.model import ModelSpec
 def movenet(shared):
     weights = {"tflite": shared / "weights/pose/movenet_single_pose_lightning_ptq.tflite"}
     model = MoveNetModel(ModelSpec("movenet", weights))
-    model.load_and_mark_ready()
+    model.load()
     return model
 
 

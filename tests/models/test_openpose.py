@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.openpose import OpenPoseModel, Poses, draw_poses
 from models.openpose.backends import cmu_input, split_maps, tfpose_input, to_nhwc
+from models.openpose.model import OpenPoseModel
 from models.openpose.paf import LIMBS, PAF_CHANNELS, PARTS, PafConfig, estimate_poses
+from models.openpose.render import draw_poses
+from models.openpose.types import Poses
 from serve.model import ModelSpec
 
 # A stick figure facing the camera (its right side on the image's left), neck at the origin, y down.
@@ -244,7 +246,7 @@ def test_unknown_weights_are_rejected():
 def openpose(shared):
     graph = shared / "weights/pose/tfpose_mobilenet_v2_small_graph_opt.pb"
     model = OpenPoseModel(ModelSpec("openpose", {"graph": graph}))
-    model.load_and_mark_ready()
+    model.load()
     return model
 
 

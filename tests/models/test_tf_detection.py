@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from models.outputs import Detections
-from models.tf_detection import LabelMap, TFDetectionModel, parse_pbtxt, parse_txt
+from models.tf_detection.labels import LabelMap, parse_pbtxt, parse_txt
+from models.tf_detection.model import TFDetectionModel
 from serve.model import ModelSpec
 
 SSD = "weights/ssd/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_detect.tflite"
@@ -58,7 +59,7 @@ def test_txt_line_numbers_survive_blank_lines():
 def ssd(shared, **options) -> TFDetectionModel:
     spec = ModelSpec("ssd", {"tflite": shared / SSD, "labels": shared / "weights/ssd/labelmap.txt"}, options)
     model = TFDetectionModel(spec)
-    model.load_and_mark_ready()
+    model.load()
     return model
 
 
@@ -257,6 +258,6 @@ def test_frozen_graph(tmp_path):
 
 def test_weights_roles_are_checked(tmp_path):
     with pytest.raises(ValueError, match="exactly one"):
-        TFDetectionModel(ModelSpec("x", {"labels": tmp_path / "l.txt"}))
+        TFDetectionModel(ModelSpec("x", {"labels": tmp_path / "l.txt"})).load()
     with pytest.raises(ValueError, match="exactly one"):
-        TFDetectionModel(ModelSpec("x", {"tflite": tmp_path / "a", "saved_model": tmp_path / "b"}))
+        TFDetectionModel(ModelSpec("x", {"tflite": tmp_path / "a", "saved_model": tmp_path / "b"})).load()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from serve.catalog import CatalogError, load_catalog, parse_catalog
-from serve.cli import catalog_json_schema, main
+from serve.catalog import CatalogError, catalog_json_schema, load_catalog, parse_catalog
+from serve.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 ORIGINAL = json.loads((REPO / "tests/fixtures/im2txt_original.json").read_text())

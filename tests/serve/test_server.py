@@ -356,7 +356,8 @@ def test_metrics_after_traffic(server, dog):
     wanted = ['ray_runway_requests_total{', 'transport="http"', 'transport="socketio"', "ray_runway_batch_size_bucket",
               "ray_runway_inference_seconds_bucket", "ray_runway_queue_wait_seconds_bucket",
               "ray_runway_request_seconds_bucket", "ray_runway_dropped_frames_total", "ray_runway_model_load_seconds",
-              "ray_runway_model_ready", "ray_serve_"]
+              "ray_runway_model_ready", "ray_serve_", "ray_runway_stage_seconds_bucket", 'stage="preprocess"',
+              'stage="predict"', 'stage="postprocess"']
     def broken_ready_lines(text: str) -> list[str]:
         return [line for line in text.splitlines()
                 if line.startswith("ray_runway_model_ready") and 'model="yolo-broken"' in line]

@@ -68,6 +68,51 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* The CUDA build GPU pods run (deploy/Dockerfile with the CUDA base and torch): image.gpuTag, else the tag (or
+appVersion) with the suffix serve.registry.GPU_IMAGE_SUFFIX names (tests/deploy compares). */}}
+{{- define "runway-models.gpuImage" -}}
+{{- $tag := default (printf "%s-gpu" (default .Chart.AppVersion .Values.image.tag)) .Values.image.gpuTag }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+
+{{/* Peers of a Gateway: networkPolicy.gatewayFrom, else the namespaces of httpRoute.parentRefs (a ref without
+one: the release's own namespace, i.e. a bare podSelector). A YAML list, empty when there are none. */}}
+{{- define "runway-models.gatewayPeers" -}}
+{{- if .Values.networkPolicy.gatewayFrom }}
+{{- toYaml .Values.networkPolicy.gatewayFrom }}
+{{- else }}
+{{- $seen := dict }}
+{{- range .Values.httpRoute.parentRefs }}
+{{- $ns := .namespace | default "" }}
+{{- if not (hasKey $seen $ns) }}
+{{- $_ := set $seen $ns true }}
+{{- if $ns }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ $ns | quote }}
+{{- else }}
+- podSelector: {}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Who may reach the Serve port from outside the release: the ingress controller when the Ingress is on, the
+Gateway's proxies when the HTTPRoute is on. A YAML list, empty when neither is on. */}}
+{{- define "runway-models.servePeers" -}}
+{{- $peers := list }}
+{{- if .Values.ingress.enabled }}
+{{- $peers = concat $peers .Values.networkPolicy.ingressFrom }}
+{{- end }}
+{{- if .Values.httpRoute.enabled }}
+{{- $peers = concat $peers (include "runway-models.gatewayPeers" . | fromYamlArray) }}
+{{- end }}
+{{- if $peers }}
+{{- toYaml $peers }}
+{{- end }}
+{{- end }}
+
 {{/* Names of the Docker-only entries the RayService does not run. */}}
 {{- define "runway-models.dockerNames" -}}
 {{- $names := list }}
@@ -109,10 +154,10 @@ runway-models/model: {{ .model.name }}
   value: /tmp/.cache
 - name: RAY_USAGE_STATS_ENABLED
   value: "0"
-{{- /* Ray's proxy imports this to answer its own failures (a dead replica, backpressure) in JSON;
-  serve/protocols/proxy_errors.py defines it and a test keeps the two equal. */}}
+{{- /* Ray's proxy imports our middlewares from here (JSON errors, socket.io frame gate);
+  serve/protocols/proxy.py defines it and a test keeps the two equal. */}}
 - name: RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH
-  value: serve.protocols.proxy_errors:middlewares
+  value: serve.protocols.proxy:middlewares
 {{- end }}
 
 {{/* Volume mounts of Ray containers. */}}
@@ -140,7 +185,7 @@ runway-models/model: {{ .model.name }}
 {{- end }}
 
 {{/*
-One worker group. Context: dict root (the top context), group (name), pool (its values), resources.
+One worker group. Context: dict root (the top context), group (name), pool (its values), resources, image.
 */}}
 {{- define "runway-models.workerGroup" -}}
 {{- $root := .root }}
@@ -175,7 +220,7 @@ One worker group. Context: dict root (the top context), group (name), pool (its 
       {{- end }}
       containers:
         - name: ray-worker
-          image: {{ include "runway-models.image" $root | quote }}
+          image: {{ .image | quote }}
           imagePullPolicy: {{ $values.image.pullPolicy }}
           ports:
             - name: serve

@@ -1,0 +1,52 @@
+"""TFLite interpreters for the families that run .tflite files (TF Object Detection, MoveNet)."""
+
+from __future__ import annotations
+
+import queue
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+
+def load_interpreter(path: Path, num_threads: int):
+    """One interpreter of a .tflite file, its tensors allocated."""
+    try:  # the maintained runtime, when installed
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moved to ai_edge_litert; it still works
+        warnings.simplefilter("ignore")
+        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+class InterpreterPool:
+    """N interpreters of one model. An interpreter holds one image at a time (input [1, H, W, 3]) and is not
+    thread-safe, so a batch is spread over the pool and run from threads (invoke releases the GIL); with one
+    interpreter the batch runs serially."""
+
+    def __init__(self, path: Path, num_threads: int = 1, size: int = 1):
+        if size < 1:
+            raise ValueError(f"interpreters must be >= 1, got {size}")
+        self.idle: queue.Queue = queue.Queue()
+        for _ in range(size):
+            self.idle.put(load_interpreter(path, num_threads))
+        self.probe = self.idle.queue[0]  # for reading tensor details only
+        self.executor = ThreadPoolExecutor(size, "tflite") if size > 1 else None
+
+    def map(self, fn, inputs: list):
+        """[fn(interpreter, x) for x in inputs], each call holding an interpreter of its own."""
+
+        def call(x):
+            interpreter = self.idle.get()
+            try:
+                return fn(interpreter, x)
+            finally:
+                self.idle.put(interpreter)
+
+        if self.executor is None or len(inputs) == 1:
+            return [call(x) for x in inputs]
+        return list(self.executor.map(call, inputs))
