@@ -218,6 +218,9 @@ class WeightsFile(Strict):
     url: str | None = Field(None, description="where users download it from when `path` is absent")
     format: str = Field(description="file format, e.g. darknet-cfg, darknet-weights, tf-graphdef, tflite")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="expected checksum")
+    download_on_load: bool = Field(True, description="download `url` when a replica loads and `path` is absent; "
+                                   "false for files too large to fetch unasked (users download `url` to `path`): "
+                                   "the model is then `not_available`, saying so, until the file is there")
 
     @model_validator(mode="after")
     def _path_or_url(self) -> WeightsFile:
@@ -500,12 +503,13 @@ def resolve_path(raw: str, base: Path) -> Path:
 
 
 def weights_problems(entry: Entry, base: Path) -> list[str]:
-    """Missing weight files of one entry (a file with only a URL is downloaded at load time)."""
+    """Missing weight files of one entry (a file with a URL to download at load time is not missing)."""
     if entry.serving is None:
         return []
     problems = []
     for role, weights in entry.serving.weights.items():
-        if weights.path and not weights.url and not resolve_path(weights.path, base).is_file():
+        downloads = weights.url and weights.download_on_load
+        if weights.path and not downloads and not resolve_path(weights.path, base).is_file():
             problems.append(f"{entry.name}.serving.weights.{role}.path: file not found: "
                             f"{resolve_path(weights.path, base)}")
     return problems

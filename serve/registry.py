@@ -18,12 +18,12 @@ IMPLEMENTATIONS: dict[str, str | None] = {
     "tf-object-detection": "models.tf_detection.family:FAMILY",
     "movenet-tflite": "models.movenet.family:FAMILY",
     "im2txt": "models.im2txt.family:FAMILY",
-    "densecap": None,
+    "densecap": "models.densecap.family:FAMILY",
 }
 
 #: Families whose model runs on the device the runtime hands it (torch, CUDA in the `-gpu` image). The others run
 #: on CPU whatever they are given (the image ships tensorflow-cpu), so the catalog may not ask a GPU for them.
-GPU_FAMILIES = frozenset({"yolo-darknet", "im2txt"})
+GPU_FAMILIES = frozenset({"yolo-darknet", "im2txt", "densecap"})
 #: The tag suffix of the CUDA build of the image (deploy/Dockerfile); GPU pods run `<tag>-gpu` by default.
 GPU_IMAGE_SUFFIX = "-gpu"
 

@@ -29,7 +29,7 @@ from serve.describe import describe
 from serve.protocols.types import ModelInfo, ModelStatus, QueryRequest, QueryResponse, Timings
 from serve.progress import ProgressReporter
 from serve.registry import family_of
-from serve.weights import local_weights
+from serve.weights import WeightsNotFetched, local_weights
 
 logger = logging.getLogger("runway_models")
 #: One image as a protocol hands it over: a data URI / base64 text (native), encoded bytes or a decoded RGB uint8
@@ -89,6 +89,10 @@ class ModelRunner:
             if progress:
                 progress.loading()
             model.load()
+        except WeightsNotFetched as exc:  # weights the user has not downloaded: not available, not broken
+            self.status = ModelStatus(state="not_available", detail=str(exc))
+            self.metrics.loaded(False, time.perf_counter() - t0)
+            return
         except Exception as exc:  # any loader error: keep serving the others, report why
             logger.exception("model %s failed to load", self.entry.name)
             self.status = ModelStatus(state="failed", detail=f"{type(exc).__name__}: {exc}")

@@ -47,6 +47,10 @@ def download(url: str, target: Path, on_bytes: OnBytes | None = None) -> Path:
     return target
 
 
+class WeightsNotFetched(FileNotFoundError):
+    """A weight file that is not here and is not downloaded on load: the model is not available, not broken."""
+
+
 def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path,
                   on_bytes: OnBytes | None = None) -> Path:
     """The file for one role: its local path when the file is there, else its URL downloaded into the cache
@@ -55,6 +59,9 @@ def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path,
     if path is None or not path.is_file():
         if not weights.url:
             raise FileNotFoundError(f"weights {role!r} of {model}: file not found: {path}")
+        if not weights.download_on_load:
+            raise WeightsNotFetched(f"weights {role!r} of {model} are not at {path}: download {weights.url} "
+                                    f"to that path to serve it (not fetched automatically: download_on_load is false)")
         path = CACHE / model / f"{role}-{Path(weights.url).name}"
         if not path.is_file():
             download(weights.url, path, on_bytes)

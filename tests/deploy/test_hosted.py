@@ -8,7 +8,8 @@ import yaml
 from deploy.generate import render
 from deploy.validate import validate_objects
 from serve.tokens import TOKENS_DIR_ENV
-from tests.deploy.conftest import KUBE_VERSION, MODELS_JSON
+from tests.helpers.deploy import KUBE_VERSION
+from tests.helpers.paths import MODELS_JSON
 
 
 def _sleepy(entries):

@@ -14,7 +14,7 @@ from serve.describe import availability
 def _specs_and_gpus(entries):
     entries["yolo"]["specs"]["gpu"] = False          # wants no GPU though num_gpus is set: none asked for
     entries["movenet"]["specs"]["gpu"] = True         # wants one but asks for no share: none asked for
-    entries["object-detection"]["serving"]["implementation"] = "densecap"  # accepted, not built
+    del entries["object-detection"]["serving"]          # Docker-only
 
 
 @pytest.mark.parametrize("edit", [None, _specs_and_gpus], ids=["models.json", "edited"])
@@ -30,4 +30,4 @@ def test_runtime_status_and_plan_agree_on_servable_entries_and_gpus(write_catalo
         assert model.gpu == (asked > 0), model.entry.name
     if edit:
         assert not any(m.gpu for m in plan.served if m.entry.name in ("yolo", "movenet"))
-        assert runtime_unservable["object-detection"] == "implementation 'densecap' is not built yet"
+        assert runtime_unservable["object-detection"] == "Docker-only entry: no serving section"

@@ -31,3 +31,20 @@ def test_yolo_on_cuda_matches_cpu_batched(shared, photo):
         for a, b in zip(on_cpu.detections, on_gpu.detections):
             assert abs(a.score - b.score) < 0.01
             assert abs(a.box.x1 - b.box.x1) < 1.0 and abs(a.box.y2 - b.box.y2) < 1.0
+
+
+def test_densecap_on_cuda_matches_cpu_batched(tmp_path, photo):
+    from models.densecap import DenseCapModel
+    from tests.models.densecap_files import write_checkpoint
+
+    write_checkpoint(tmp_path / "densecap.t7", caption=["a", "dog", "on", "the", "grass"])
+    images = [photo(name) for name in ("dog.jpg", "chelsea")] * 2
+    answers = {}
+    for device in ("cpu", "cuda"):
+        model = DenseCapModel(ModelSpec("densecap", weights={"checkpoint": tmp_path / "densecap.t7"}, device=device))
+        model.load()
+        answers[device] = model.infer(images)
+    for on_cpu, on_gpu in zip(answers["cpu"], answers["cuda"]):
+        assert [r.caption for r in on_cpu.regions] == [r.caption for r in on_gpu.regions]
+        for a, b in zip(on_cpu.regions, on_gpu.regions):
+            assert abs(a.score - b.score) < 0.05 and abs(a.box.x1 - b.box.x1) < 1.0
