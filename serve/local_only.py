@@ -7,10 +7,9 @@ the gRPC server)."""
 from __future__ import annotations
 
 
-def bind_replica_grpc_to_loopback() -> None:
-    from ray.serve._private import replica
-
-    original = replica.add_port_to_grpc_server
+def _rebind_to_loopback(module, name: str) -> None:
+    """Wrap `module.name(server, address)` so that an all-interfaces address becomes 127.0.0.1 (once)."""
+    original = getattr(module, name)
     if getattr(original, "_runway_loopback", False):
         return
 
@@ -19,19 +18,16 @@ def bind_replica_grpc_to_loopback() -> None:
         return original(server, f"127.0.0.1:{port}" if host in ("[::]", "0.0.0.0", "") else address)
 
     loopback._runway_loopback = True
-    replica.add_port_to_grpc_server = loopback
+    setattr(module, name, loopback)
+
+
+def bind_replica_grpc_to_loopback() -> None:
+    from ray.serve._private import replica
+
+    _rebind_to_loopback(replica, "add_port_to_grpc_server")
 
 
 def bind_proxy_grpc_to_loopback() -> None:
     from ray.serve._private import default_impl
 
-    original = default_impl.add_grpc_address
-    if getattr(original, "_runway_loopback", False):
-        return
-
-    def loopback(server, address: str):
-        host, _, port = address.rpartition(":")
-        return original(server, f"127.0.0.1:{port}" if host in ("[::]", "0.0.0.0", "") else address)
-
-    loopback._runway_loopback = True
-    default_impl.add_grpc_address = loopback
+    _rebind_to_loopback(default_impl, "add_grpc_address")
