@@ -38,23 +38,30 @@ async def serve_slow_model(seen: list[int], seconds_per_frame: float):
     return server, task, f"http://127.0.0.1:{port}"
 
 
-def test_a_client_faster_than_the_model_gets_answers_for_its_newest_frames():
+def stream_through_gate(seconds_per_frame: float, frames: int, gap_s: float, settle_s: float):
+    """Emit `frames` frames `gap_s` apart through the gate to a handler taking `seconds_per_frame`; return the
+    frame ids the handler saw and the answers the client got."""
     seen, answers = [], []
 
     async def run():
-        server, task, url = await serve_slow_model(seen, 0.1)
+        server, task, url = await serve_slow_model(seen, seconds_per_frame)
         client = socketio.AsyncClient(reconnection=False)
         client.on("answer", answers.append, namespace="/query")
         await client.connect(url, namespaces=["/query"], transports=["websocket"], socketio_path="/m/socket.io")
-        for i in range(60):
+        for i in range(frames):
             await client.emit("frame", {"id": i}, namespace="/query")
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(0.5)
+            await asyncio.sleep(gap_s)
+        await asyncio.sleep(settle_s)
         await client.disconnect()
         server.should_exit = True
         await task
 
     asyncio.run(run())
+    return seen, answers
+
+
+def test_a_client_faster_than_the_model_gets_answers_for_its_newest_frames():
+    seen, answers = stream_through_gate(0.1, 60, 0.005, 0.5)
     assert seen[0] == 0 and seen[-1] == 59, seen  # the first frame, then always the newest
     assert len(seen) < 15, seen  # ~0.3 s of frames took ~3 model turns, not 60
     assert seen == sorted(seen) and [a["id"] for a in answers] == seen
@@ -62,22 +69,7 @@ def test_a_client_faster_than_the_model_gets_answers_for_its_newest_frames():
 
 
 def test_a_client_slower_than_the_model_loses_nothing():
-    seen, answers = [], []
-
-    async def run():
-        server, task, url = await serve_slow_model(seen, 0.01)
-        client = socketio.AsyncClient(reconnection=False)
-        client.on("answer", answers.append, namespace="/query")
-        await client.connect(url, namespaces=["/query"], transports=["websocket"], socketio_path="/m/socket.io")
-        for i in range(10):
-            await client.emit("frame", {"id": i}, namespace="/query")
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.2)
-        await client.disconnect()
-        server.should_exit = True
-        await task
-
-    asyncio.run(run())
+    seen, answers = stream_through_gate(0.01, 10, 0.1, 0.2)
     assert seen == list(range(10)) and [a[DROPPED_FRAMES_FIELD] for a in answers] == [0] * 10
 
 
