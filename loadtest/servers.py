@@ -54,6 +54,19 @@ class LocalServer:
         path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
         return {**os.environ, **self.extra_env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
 
+    def __enter__(self) -> LocalServer:
+        """Started, every model loaded (or failed); stopped on exit: what a module-scoped test fixture needs."""
+        self.start()
+        try:
+            self.wait_loaded()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def wait_loaded(self, timeout_s: float = 120) -> dict:
         """Wait until no model is still loading; return the /readyz body."""
         deadline = time.monotonic() + timeout_s

@@ -5,6 +5,7 @@ need no real file never ask for it. Helpers shared by test modules live in tests
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 from pathlib import Path
@@ -41,6 +42,12 @@ def load_photo(shared: Path, name: str) -> np.ndarray:
     if isinstance(image, tuple):  # stereo_motorcycle returns (left, right, disparity)
         image = image[0]
     return np.ascontiguousarray(image[..., :3])
+
+
+@pytest.fixture(scope="session")
+def dog(shared) -> str:
+    """shared/images/dog.jpg as the data URI the catalog's HTTP and socket.io routes take."""
+    return "data:image/jpeg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
 
 
 @pytest.fixture(scope="session")

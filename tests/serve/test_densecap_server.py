@@ -40,21 +40,14 @@ densecap_catalog.__test__ = False
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, monkeypatch_module):
+def server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("densecap-server")
-    monkeypatch_module.setenv("PYTHONPATH", str(REPO))  # this checkout's code in the server and its replicas
     srv = LocalServer(densecap_catalog(workdir), workdir, port=PORT, metrics_port=METRICS_PORT).start()
     try:
         srv.wait_loaded(timeout_s=180)
         yield srv
     finally:
         srv.stop()
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,8 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, shared):
     catalog = [e for e in json.loads((REPO / "models.json").read_text()) if e["name"] in MODELS]
-    srv = LocalServer(catalog, tmp_path_factory.mktemp("fuzz"), port=18340, metrics_port=18399).start()
-    try:
-        srv.wait_loaded()
+    with LocalServer(catalog, tmp_path_factory.mktemp("fuzz"), port=18340, metrics_port=18399) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def fuzz(url: str, model: str) -> tuple[int, str]:

@@ -5,7 +5,6 @@ cannot hold a replica's slots and shut the model out). Prints its figures."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import multiprocessing
 import socket
@@ -29,17 +28,8 @@ def server(tmp_path_factory, shared):
     yolo = next(e for e in json.loads((REPO / "models.json").read_text()) if e["name"] == "yolo")
     yolo["serving"].update(autoscaling={"min_replicas": 1, "max_replicas": 1}, latency_budget_s=LATENCY_BUDGET_S)
     yolo["serving"]["limits"] = {"body_timeout_s": BODY_TIMEOUT_S}
-    srv = LocalServer([yolo], tmp_path_factory.mktemp("hostile"), port=18320, metrics_port=18395).start()
-    try:
-        srv.wait_loaded()
+    with LocalServer([yolo], tmp_path_factory.mktemp("hostile"), port=18320, metrics_port=18395) as srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def dog(shared) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
 
 
 def rss_mib(process_name: str) -> float:

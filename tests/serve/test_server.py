@@ -66,17 +66,8 @@ test_catalog.__test__ = False  # a helper, not a test
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, shared):
     workdir = tmp_path_factory.mktemp("server")
-    srv = LocalServer(test_catalog(workdir, shared), workdir).start()
-    try:
-        srv.wait_loaded()
+    with LocalServer(test_catalog(workdir, shared), workdir) as srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def dog(shared) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
 
 
 def labels(body: dict) -> set[str]:

@@ -6,7 +6,6 @@ one-replica model (movenet) still accepts polling."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import json
 
@@ -25,17 +24,8 @@ PORT, METRICS_PORT = 18460, 18461
 def server(tmp_path_factory):
     entries = [copy.deepcopy(e) for e in CATALOG if e["name"] in ("yolo", "movenet")]
     assert next(e for e in entries if e["name"] == "yolo")["serving"]["autoscaling"]["max_replicas"] == 2
-    srv = LocalServer(entries, tmp_path_factory.mktemp("transports"), port=PORT, metrics_port=METRICS_PORT).start()
-    try:
-        srv.wait_loaded()
+    with LocalServer(entries, tmp_path_factory.mktemp("transports"), port=PORT, metrics_port=METRICS_PORT) as srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def dog(shared) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
 
 
 async def round_trip(url: str, model: str, transports: list[str], frame: str) -> dict:
