@@ -48,18 +48,27 @@ def test_multi_replica_model_answers_over_websocket(server, dog):
     assert answer["id"] == "yolo" and "dog" in {d["label"] for d in answer["result"]["detections"]}
 
 
+# What python-socketio raises when refused. Its engine.io client closes its HTTP session before it reads the body
+# of a non-2xx answer (engineio/async_client.py `_connect_polling`: `_reset()`, then `r.json()`), so when the body
+# has not arrived with the headers it raises aiohttp's RuntimeError("Connection closed.") instead of
+# ConnectionError: a race in the client, seen once in CI on a loaded machine. Either way the client is refused;
+# what the server said is checked below with a plain HTTP request.
+def assert_refused(connect) -> None:
+    with pytest.raises((socketio.exceptions.ConnectionError, RuntimeError)) as refused:
+        asyncio.run(connect)
+    print(f"python-socketio over polling: {refused.value!r}")
+    assert refused.type is not RuntimeError or str(refused.value) == "Connection closed.", refused.value
+
+
 def test_multi_replica_model_refuses_polling_clients(server):
     async def connect_polling():
         client = socketio.AsyncClient(reconnection=False)
         await client.connect(server.url, namespaces=["/query"], transports=["polling"],
                              socketio_path="/yolo/socket.io", wait_timeout=30)
 
-    with pytest.raises(socketio.exceptions.ConnectionError) as refused:
-        asyncio.run(connect_polling())
-    print(f"python-socketio over polling: {refused.value!r}")
+    assert_refused(connect_polling())
     # The default (polling first, then upgrade) is refused the same way: its handshake is a poll.
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        asyncio.run(round_trip(server.url, "yolo", ["polling", "websocket"], "unused"))
+    assert_refused(round_trip(server.url, "yolo", ["polling", "websocket"], "unused"))
     # What the client was told: a JSON 400 naming the fix.
     response = httpx.get(f"{server.url}/yolo/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=30)
     assert response.status_code == 400 and response.headers["content-type"] == "application/json"
