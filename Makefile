@@ -21,8 +21,8 @@ test: $(STAMP)  ## run every test, the slow ones (real Ray Serve, real models) i
 test-fast: $(STAMP)  ## the inner loop: every test not marked slow (no Ray, no real model runs; about a minute)
 	$(VENV)/bin/python -m pytest -m "not slow"
 
-bench: $(STAMP)  ## raw vs served vs plain-uvicorn figures for YOLO
-	$(VENV)/bin/python -m loadtest.bench --model yolo
+bench: $(STAMP)  ## served vs the thread-pool and serialized plain-uvicorn peers, every served model
+	$(VENV)/bin/python -m loadtest.bench --model all
 
 # The playground's only third-party script, vendored so the page works offline (no CDN). Re-run to update:
 # `make vendor-js SOCKET_IO_CLIENT=4` takes the newest 4.x from npm and records its version and licence.

@@ -97,12 +97,13 @@ class LocalServer:
 
 
 class PeerServer:
-    """`loadtest.peer_app` (plain uvicorn + FastAPI, same pipeline) in a subprocess."""
+    """`loadtest.peer_app` (plain uvicorn + FastAPI, same pipeline; `mode` threadpool or serialized) in a
+    subprocess."""
 
-    def __init__(self, catalog_path: Path, model: str, port: int = 18200):
+    def __init__(self, catalog_path: Path, model: str, port: int = 18200, mode: str = "threadpool"):
         self.url = f"http://127.0.0.1:{port}"
         self.cmd = [sys.executable, "-m", "loadtest.peer_app", "--catalog", str(catalog_path), "--model", model,
-                    "--port", str(port)]
+                    "--port", str(port), "--mode", mode]
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 120) -> PeerServer:
