@@ -4,8 +4,9 @@ other, share one model call.
 Ray Serve's `@serve.batch` did this before, but in Ray 2.60 its queue reads the Serve replica context when it is
 created (to warn about `max_ongoing_requests`), so a runner built on it could run only inside a Serve replica and
 nothing could test it without starting Ray. This queue keeps what the runner used of it: a size cap, a wait for a
-batch to fill (`batch_wait_timeout_s`), one batch at a time, the cap and wait changeable at run time
-(`reconfigure`); it runs in any event loop.
+batch to fill (`batch_wait_timeout_s`), the cap and wait changeable at run time (`reconfigure`); it runs in any
+event loop. Unlike `@serve.batch` it can compute several batches at once (`concurrency`): one batch at a time
+leaves all but one core idle when the model runs single-threaded, as it does in a Ray replica.
 """
 
 from __future__ import annotations
@@ -21,15 +22,20 @@ Out = TypeVar("Out")
 
 class BatchQueue(Generic[In, Out]):
     """`handle` gets a list of items and returns one result per item, in order; an exception it raises is every
-    caller's. A worker task runs while items wait and ends when the queue is empty, so the queue belongs to no
+    caller's. Up to `concurrency` worker tasks each take a batch and await `handle` with it, so that many batches
+    compute at once; workers run while items wait and end when the queue is empty, so the queue belongs to no
     particular event loop between bursts."""
 
-    def __init__(self, handle: Callable[[list[In]], Awaitable[list[Out]]], max_batch_size: int, wait_s: float):
-        self.handle = handle
+    def __init__(self, handle: Callable[[list[In]], Awaitable[list[Out]]], max_batch_size: int, wait_s: float,
+                 concurrency: int = 1):
+        if concurrency < 1:
+            raise ValueError(f"concurrency {concurrency} must be >= 1")
+        self.handle, self.concurrency = handle, concurrency
         self.configure(max_batch_size, wait_s)
         self._waiting: deque[tuple[In, asyncio.Future]] = deque()
         self._arrived: asyncio.Event | None = None
-        self._worker: asyncio.Task | None = None
+        self._workers: list[asyncio.Task] = []
+        self._computing: set[asyncio.Task] = set()  # workers awaiting `handle`
 
     def configure(self, max_batch_size: int, wait_s: float) -> None:
         if max_batch_size < 1 or wait_s < 0:
@@ -41,20 +47,34 @@ class BatchQueue(Generic[In, Out]):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._waiting.append((item, future))
-        if self._worker is None or self._worker.done():
+        self._workers = [worker for worker in self._workers if not worker.done()]
+        if not self._workers:
             self._arrived = asyncio.Event()
-            self._worker = loop.create_task(self._work())
-        else:
-            self._arrived.set()
+        self._arrived.set()
+        self._staff()
         return await future
 
+    def _staff(self) -> None:
+        """Start a worker when items wait, every worker there computes (a free one is already filling the next
+        batch) and fewer than `concurrency` run."""
+        self._workers = [worker for worker in self._workers if not worker.done()]
+        busy = all(worker in self._computing for worker in self._workers)
+        if busy and len(self._workers) < self.concurrency and self._live():
+            self._workers.append(asyncio.get_running_loop().create_task(self._work()))
+
     async def _work(self) -> None:
+        task = asyncio.current_task()
         while self._live():
             await self._fill()
             batch = [self._waiting.popleft() for _ in range(min(self.max_batch_size, len(self._waiting)))]
             batch = [(item, future) for item, future in batch if not future.done()]  # callers gone: skip them
             if batch:
-                await self._run(batch)
+                self._computing.add(task)
+                self._staff()  # items left behind this batch: another worker may take them now
+                try:
+                    await self._run(batch)
+                finally:
+                    self._computing.discard(task)
 
     def _live(self) -> int:
         """Drop callers that gave up (cancelled) from the head of the queue; how many still wait."""

@@ -29,6 +29,7 @@ from serve.describe import describe
 from serve.protocols.types import ModelInfo, ModelStatus, QueryRequest, QueryResponse, Timings
 from serve.progress import ProgressReporter
 from serve.registry import family_of
+from serve.threads import set_intra_op_threads, usable_cores
 from serve.weights import WeightsNotFetched, local_weights
 
 logger = logging.getLogger("runway_models")
@@ -78,14 +79,18 @@ class ModelRunner:
         self.model: Model | None = None
         self.status = ModelStatus(state="loading")
         self.output_type = None  # known once the family's module imports
-        self.batches = BatchQueue(self._infer_batch, batching.max_batch_size, batching.batch_wait_timeout_s)
+        # Sized from the cores this process may use (a Ray replica: the machine's or the pod's, not num_cpus).
+        self.concurrent_batches, self.intra_op_threads = entry.serving.threads.resolve(usable_cores())
+        self.batches = BatchQueue(self._infer_batch, batching.max_batch_size, batching.batch_wait_timeout_s,
+                                  concurrency=self.concurrent_batches)
 
     def load(self, progress: ProgressReporter | None = None) -> None:
         """Load the weights; a failure is kept as the model's status instead of killing the replica."""
         t0 = time.perf_counter()
         try:
-            model = self.build()
+            model = self.build()  # imports the family's framework
             self.output_type = type(model).output_type
+            set_intra_op_threads(self.intra_op_threads)
             if progress:
                 progress.loading()
             model.load()

@@ -1,5 +1,5 @@
-"""The batch queue: size cap, wait for a batch to fill, one batch at a time, errors to every caller of a batch,
-callers that gave up skipped. Plain asyncio, no Ray."""
+"""The batch queue: size cap, wait for a batch to fill, one batch at a time (or up to `concurrency`), errors to
+every caller of a batch, callers that gave up skipped. Plain asyncio, no Ray."""
 
 from __future__ import annotations
 
@@ -120,7 +120,41 @@ def test_callers_that_gave_up_are_not_run():
     assert handler.batches == [[0], [2]]
 
 
+def test_with_concurrency_2_two_batches_compute_at_once_and_never_more():
+    handler = Recorder(delay_s=0.1)
+
+    async def scenario():
+        queue = BatchQueue(handler, max_batch_size=2, wait_s=0.0, concurrency=2)
+        return await asyncio.gather(*(queue.submit(i) for i in range(8)))
+
+    assert asyncio.run(scenario()) == [i * 10 for i in range(8)]
+    assert handler.most_running == 2
+    assert all(len(b) <= 2 for b in handler.batches) and sorted(i for b in handler.batches for i in b) == list(range(8))
+
+
+def test_with_concurrency_2_an_item_arriving_during_a_batch_does_not_wait_for_it():
+    handler = Recorder(delay_s=0.3)
+
+    async def scenario():
+        queue = BatchQueue(handler, max_batch_size=8, wait_s=0.0, concurrency=2)
+        loop = asyncio.get_running_loop()
+        first = asyncio.ensure_future(queue.submit(0))
+        await asyncio.sleep(0.05)  # the first batch ([0]) is computing
+        start = loop.time()
+        second = await queue.submit(1)
+        return second, loop.time() - start, await first
+
+    second, took, first = asyncio.run(scenario())
+    assert (first, second) == (0, 10) and handler.batches == [[0], [1]]
+    assert took < 0.3 + 0.2  # its own batch only (0.3 s), not behind the first one (another 0.25 s)
+
+
 @pytest.mark.parametrize("size, wait", [(0, 0.1), (4, -1.0)])
 def test_configure_refuses_impossible_settings(size, wait):
     with pytest.raises(ValueError):
         BatchQueue(Recorder(), size, wait)
+
+
+def test_concurrency_below_1_is_refused():
+    with pytest.raises(ValueError, match="concurrency 0"):
+        BatchQueue(Recorder(), 4, 0.0, concurrency=0)

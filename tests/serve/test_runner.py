@@ -37,7 +37,7 @@ def test_a_model_that_fails_to_load_is_failed_with_the_reason_and_answers_503(fi
 
 
 def test_concurrent_requests_share_batches_and_the_wait_shows_in_their_timings(fixture_families):
-    entry = fixture_entry("slow", "test-slow", options={"delay_s": 0.3},
+    entry = fixture_entry("slow", "test-slow", options={"delay_s": 0.3}, threads={"batches": 1},
                           batching={"max_batch_size": 4, "batch_wait_timeout_s": 0.0})
     runner = loaded_runner(entry)
 
