@@ -162,7 +162,8 @@ def test_every_kuberay_object_validates_with_everything_on(kuberay_dir, busy_cat
     assert any("Kubernetes 1.33 (strict)" in n for n in report.notes)
 
 
-def test_every_ray_container_points_the_proxy_at_the_json_error_middleware(rayservice):
+def test_every_ray_container_points_the_proxy_at_the_middlewares_and_bounds_malloc_arenas(rayservice):
+    from serve.heap import MALLOC_ENV
     from serve.protocols.proxy import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
     cluster = rayservice["spec"]["rayClusterConfig"]
@@ -170,3 +171,4 @@ def test_every_ray_container_points_the_proxy_at_the_json_error_middleware(rayse
     for group in groups:
         env = {e["name"]: e.get("value") for e in group["template"]["spec"]["containers"][0]["env"]}
         assert env[PROXY_CALLBACK_ENV] == PROXY_CALLBACK
+        assert {name: env.get(name) for name in MALLOC_ENV} == MALLOC_ENV

@@ -158,6 +158,9 @@ runway-models/model: {{ .model.name }}
   serve/protocols/proxy.py defines it and a test keeps the two equal. */}}
 - name: RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH
   value: serve.protocols.proxy:middlewares
+{{- /* glibc arenas: serve/heap.py says why (MALLOC_ENV); a test keeps the two equal. */}}
+- name: MALLOC_ARENA_MAX
+  value: "2"
 {{- if .Values.hosted.tokensSecret }}
 {{- /* serve/tokens.py reads a file per model from this folder (TOKENS_DIR_ENV). */}}
 - name: RUNWAY_TOKENS_DIR
