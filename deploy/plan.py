@@ -134,6 +134,8 @@ def _settings_problems(release: str, settings: Settings) -> list[str]:
                         f"label of at most {MAX_RAYSERVICE_NAME} characters (KubeRay's RayService limit)")
     ports = {"serve.port": settings.serve.port, "serve.metricsPort": settings.serve.metricsPort,
              "serve.dashboardPort": settings.serve.dashboardPort}
+    if settings.grpc.enabled:
+        ports["grpc.port"] = settings.grpc.port
     seen: dict[int, str] = {}
     for key, port in ports.items():
         if port in FIXED_RAY_PORTS:
