@@ -234,6 +234,8 @@ class ModelValues(Strict):
     httpPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="the model's HTTP route, e.g. /yolo/query_once")
     socketPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="socket.io path, e.g. /yolo/socket.io")
     hostedPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="Hosted Models API prefix, e.g. /yolo/v1")
+    v2Path: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$",
+                        description="the model's own Open Inference Protocol prefix (one hop), e.g. /yolo/v2")
     application: dict[str, Any] = Field(json_schema_extra=_APPLICATION_SCHEMA,
                                         description="the model's Ray Serve application (serve deploy format)")
     hostedGateway: dict[str, Any] | None = Field(

@@ -423,6 +423,11 @@ class Entry(Strict):
     def hosted_path(self) -> str:
         return f"{self.route_prefix}{HOSTED_PREFIX}"
 
+    @property
+    def v2_path(self) -> str:
+        """The Open Inference Protocol's routes that the model's replica answers itself (one hop)."""
+        return f"{self.route_prefix}{V2_PATH}"
+
 
 class Catalog(BaseModel):
     entries: list[Entry]

@@ -67,13 +67,16 @@ def test_the_runtimes_grpc_constants_are_what_ray_and_tritonclient_use():
 
 
 def test_v2_is_routed_by_prefix_by_the_ingress_and_the_httproute(without_grpc):
+    """The catalog app's /v2 and each model's own /<model>/v2 (one hop)."""
     objects = _objects(without_grpc)
+    prefixes = [V2_PATH] + [m.entry.v2_path for m in without_grpc.plan.served]
+    assert "/yolo/v2" in prefixes
     paths = [(p["path"], p["pathType"]) for p in
              objects[("Ingress", "runway-models")]["spec"]["rules"][0]["http"]["paths"]]
-    assert (V2_PATH, "Prefix") in paths
     matches = [m["path"] for rule in objects[("HTTPRoute", "runway-models")]["spec"]["rules"]
                for m in rule["matches"]]
-    assert {"type": "PathPrefix", "value": V2_PATH} in matches
+    for prefix in prefixes:
+        assert (prefix, "Prefix") in paths and {"type": "PathPrefix", "value": prefix} in matches, prefix
 
 
 def test_grpc_enabled_validates_everything_including_rays_schema(with_grpc):
