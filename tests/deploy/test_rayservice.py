@@ -153,9 +153,10 @@ def test_every_kuberay_object_validates_with_everything_on(kuberay_dir, busy_cat
     rendered = render(busy_catalog, "kuberay", values=EVERYTHING)
     kinds = sorted(o["kind"] for o in rendered.objects())
     # The Ray cluster's objects (a PodDisruptionBudget for the CPU group, which keeps 2 pods), and a Deployment,
-    # Service and NetworkPolicy per Docker-only entry (im2txt, densecap) routed by a second Ingress.
-    assert kinds == ["Deployment"] * 2 + ["HTTPRoute"] + ["Ingress"] * 2 + ["NetworkPolicy"] * 3 + [
-        "PodDisruptionBudget", "RayService"] + ["Service"] * 3 + ["ServiceMonitor"]
+    # Service and NetworkPolicy per Docker-only entry (im2txt, densecap) routed by a second Ingress; gRPC's Service,
+    # Ingress and GRPCRoute.
+    assert kinds == ["Deployment"] * 2 + ["GRPCRoute", "HTTPRoute"] + ["Ingress"] * 3 + ["NetworkPolicy"] * 3 + [
+        "PodDisruptionBudget", "RayService"] + ["Service"] * 4 + ["ServiceMonitor"]
     report = validate_objects(rendered.objects(), KUBE_VERSION, kuberay_dir, require_crd=True)
     assert report.problems == []
     assert any("KubeRay 1.7.0 CRD" in n for n in report.notes)
