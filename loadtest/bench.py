@@ -126,7 +126,8 @@ async def load(url: str, body: bytes, concurrency: int, requests: int, headers: 
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         elapsed, cpu, machine = time.perf_counter() - t0, cpu_s() - cpu0, cpu_busy_s() - machine0
     cores = os.cpu_count() or 1
-    return {"p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99), "rps": len(latencies) / elapsed,
+    answered = sum(n for status, n in statuses.items() if status < 400)  # refusals (503) are no throughput
+    return {"p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99), "rps": answered / elapsed,
             "cpu_ms_per_request": cpu / len(latencies) * 1e3, "busy_pct": 100 * cpu / (elapsed * cores),
             "machine_busy_pct": 100 * machine / (elapsed * cores), "statuses": statuses}
 
