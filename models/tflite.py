@@ -31,6 +31,7 @@ class InterpreterPool:
     def __init__(self, path: Path, num_threads: int = 1, size: int = 1):
         if size < 1:
             raise ValueError(f"interpreters must be >= 1, got {size}")
+        self.size = size
         self.idle: queue.Queue = queue.Queue()
         for _ in range(size):
             self.idle.put(load_interpreter(path, num_threads))

@@ -241,7 +241,8 @@ class Threads(Strict):
 
     batches: int | None = Field(None, ge=1, le=64, description="batches one replica computes at once, each in "
                                 "a thread of its own (so a saturated replica keeps every core busy); default: "
-                                "the cores the replica may use")
+                                "the cores the replica may use, at most what the model computes at once (a pool of N "
+                                "TFLite interpreters: N)")
     intra_op: int | None = Field(None, ge=1, le=64, description="threads one torch op may use in the replica "
                                  "(torch.set_num_threads; Ray would give a fractional num_cpus 1); TensorFlow "
                                  "and TFLite families set theirs in `options`; default: the cores the replica "

@@ -84,6 +84,12 @@ class Model(ABC, Generic[Output]):
         raise NotImplementedError(f"{type(self).__name__} cannot draw its answers")
 
     @property
+    def concurrent_batches(self) -> int | None:
+        """How many batches this model can compute at once when it has a limit (a pool of N TFLite interpreters:
+        N; a second batch would only wait for the interpreter, in smaller batches); None: no limit of its own."""
+        return None
+
+    @property
     def can_render(self) -> bool:
         return type(self).render is not Model.render
 

@@ -81,9 +81,9 @@ class ModelRunner:
         self.status = ModelStatus(state="loading")
         self.output_type = None  # known once the family's module imports
         # Sized from the cores this process may use (a Ray replica: the machine's or the pod's, not num_cpus).
-        self.concurrent_batches, self.intra_op_threads = entry.serving.threads.resolve(usable_cores())
+        concurrent_batches, self.intra_op_threads = entry.serving.threads.resolve(usable_cores())
         self.batches = BatchQueue(self._infer_batch, batching.max_batch_size, batching.batch_wait_timeout_s,
-                                  concurrency=self.concurrent_batches)
+                                  concurrency=concurrent_batches)
         self.heap = HeapTrimmer()
         self._trimming: asyncio.Task | None = None
 
@@ -107,6 +107,8 @@ class ModelRunner:
             self.metrics.loaded(False, time.perf_counter() - t0)
             return
         self.model = model
+        if self.entry.serving.threads.batches is None and model.concurrent_batches:  # a default, not a setting
+            self.batches.concurrency = min(self.batches.concurrency, model.concurrent_batches)
         seconds = time.perf_counter() - t0
         self.status = ModelStatus(state="ready", load_seconds=round(seconds, 3))
         self.metrics.loaded(True, seconds)

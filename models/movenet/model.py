@@ -43,6 +43,10 @@ class MoveNetModel(Model[Pose]):
     output_type = Pose
     options: MoveNetOptions
 
+    @property
+    def concurrent_batches(self) -> int:
+        return self.pool.size
+
     def load_weights(self) -> None:
         self.pool = InterpreterPool(self.spec.weights["tflite"], self.options.num_threads, self.options.interpreters)
         detail = self.pool.probe.get_input_details()[0]

@@ -39,6 +39,11 @@ class TFDetectionModel(Model[Detections]):
         self.backend = None
         self.labels = LabelMap({}, 0)
 
+    @property
+    def concurrent_batches(self) -> int | None:
+        pool = getattr(self.backend, "pool", None)  # TFLite: its interpreters; TF sessions take concurrent runs
+        return pool.size if pool is not None else None
+
     def load_weights(self) -> None:
         weights, opts = self.spec.weights, self.options
         (fmt,) = self.family.weights.choose(weights).required  # one of FORMATS (+ optional labels)

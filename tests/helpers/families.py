@@ -84,6 +84,7 @@ class FailsToLoadModel(_Measures):
 
 class SlowOptions(Options):
     delay_s: float = Field(0.2, ge=0, description="seconds each batch takes, whatever its size")
+    concurrent_batches: int | None = Field(None, ge=1, description="the limit the model declares (Model.concurrent_batches)")
 
 
 class SlowModel(_Measures):
@@ -96,6 +97,10 @@ class SlowModel(_Measures):
         super().__init__(spec)
         self.batch_sizes: list[int] = []
         self._lock = threading.Lock()
+
+    @property
+    def concurrent_batches(self) -> int | None:
+        return self.options.concurrent_batches
 
     def predict(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         with self._lock:

@@ -115,9 +115,10 @@ def test_boxes_are_in_pixels(detector, photo):
 @pytest.mark.slow
 def test_interpreter_pool_gives_the_serial_answers(shared, photo):
     images = [photo("dog.jpg"), photo("chelsea"), photo("coffee"), photo("astronaut")]
-    serial = ssd(shared, interpreters=1).infer(images)
-    pooled = ssd(shared, interpreters=2).infer(images)
+    one, two = ssd(shared, interpreters=1), ssd(shared, interpreters=2)
+    serial, pooled = one.infer(images), two.infer(images)
     assert [a.model_dump() for a in pooled] == [a.model_dump() for a in serial]
+    assert (one.concurrent_batches, two.concurrent_batches) == (1, 2)  # the runner computes no more at once
 
 
 @pytest.mark.slow

@@ -46,7 +46,15 @@ def test_the_catalog_refuses_zero_threads(fixture_families):
 
 def test_a_runner_computes_as_many_batches_at_once_as_its_cores_allow(fixture_families, one_core):
     entry = fixture_entry("slow", "test-slow", options={"delay_s": 0.1})
-    assert loaded_runner(entry).concurrent_batches == 1  # one core: one batch at a time
+    assert loaded_runner(entry).batches.concurrency == 1  # one core: one batch at a time
+
+
+def test_a_model_that_computes_one_batch_at_a_time_caps_the_default_not_a_setting(fixture_families):
+    one = {"delay_s": 0.0, "concurrent_batches": 1}  # e.g. one TFLite interpreter
+    assert loaded_runner(fixture_entry("slow", "test-slow", options=one,
+                                       threads={"intra_op": 1})).batches.concurrency == 1
+    assert loaded_runner(fixture_entry("slow", "test-slow", options=one,
+                                       threads={"batches": 3, "intra_op": 1})).batches.concurrency == 3
 
 
 def test_a_request_arriving_during_a_batch_computes_beside_it(fixture_families):
