@@ -1,5 +1,5 @@
-"""Structural checks for the two CRD kinds whose CRDs are not available offline here: Gateway API `HTTPRoute`
-(gateway.networking.k8s.io/v1) and Prometheus Operator `ServiceMonitor` (monitoring.coreos.com/v1).
+"""Structural checks for the CRD kinds whose CRDs are not available offline here: Gateway API `HTTPRoute` and
+`GRPCRoute` (gateway.networking.k8s.io/v1) and Prometheus Operator `ServiceMonitor` (monitoring.coreos.com/v1).
 
 These are hand-written subsets of those APIs covering the fields we emit (types, enums, required keys, limits,
 unknown keys rejected), written from the published API references, not copies of the upstream CRDs. A field we do
@@ -45,11 +45,13 @@ _PATH_MODIFIER = _object({"type": {"enum": ["ReplaceFullPath", "ReplacePrefixMat
 _BACKEND_REF = _object({"group": STRING, "kind": STRING, "name": NAME, "namespace": DNS_LABEL,
                         "port": {"type": "integer", "minimum": 1, "maximum": 65535},
                         "weight": {"type": "integer", "minimum": 0, "maximum": 1000000}}, ["name", "port"])
+_PARENT_REFS = _array(_object({"group": STRING, "kind": STRING, "namespace": DNS_LABEL, "name": NAME,
+                               "sectionName": {"type": "string", "pattern": c.DNS1123_LABEL},
+                               "port": {"type": "integer", "minimum": 1, "maximum": 65535}}, ["name"]), 32)
+_HOSTNAMES = _array({"type": "string", "maxLength": c.MAX_SUBDOMAIN, "pattern": c.HOSTNAME}, 16)
 HTTP_ROUTE = _envelope("gateway.networking.k8s.io/v1", "HTTPRoute", _object({
-    "parentRefs": _array(_object({"group": STRING, "kind": STRING, "namespace": DNS_LABEL, "name": NAME,
-                                  "sectionName": {"type": "string", "pattern": c.DNS1123_LABEL},
-                                  "port": {"type": "integer", "minimum": 1, "maximum": 65535}}, ["name"]), 32),
-    "hostnames": _array({"type": "string", "maxLength": c.MAX_SUBDOMAIN, "pattern": c.HOSTNAME}, 16),
+    "parentRefs": _PARENT_REFS,
+    "hostnames": _HOSTNAMES,
     "rules": _array(_object({
         "name": DNS_LABEL,
         "matches": _array(_object({"path": _PATH_MATCH,
@@ -62,6 +64,21 @@ HTTP_ROUTE = _envelope("gateway.networking.k8s.io/v1", "HTTPRoute", _object({
         }, ["type"]), 16),
         "backendRefs": _array(_BACKEND_REF, 16),
         "timeouts": _object({"request": DURATION, "backendRequest": DURATION}),
+    }), 16),
+}, ["parentRefs"]))
+
+#: GRPCMethodMatch: a service is `package.Service` (the API's pattern), a method a bare name.
+_GRPC_METHOD = _object({"type": {"enum": ["Exact", "RegularExpression"]},
+                        "service": {"type": "string", "maxLength": 1024,
+                                    "pattern": r"^\.?[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*$"},
+                        "method": {"type": "string", "maxLength": 1024, "pattern": r"^[A-Za-z_][A-Za-z_0-9]*$"}})
+GRPC_ROUTE = _envelope("gateway.networking.k8s.io/v1", "GRPCRoute", _object({
+    "parentRefs": _PARENT_REFS,
+    "hostnames": _HOSTNAMES,
+    "rules": _array(_object({
+        "name": DNS_LABEL,
+        "matches": _array(_object({"method": _GRPC_METHOD}), 64),
+        "backendRefs": _array(_BACKEND_REF, 16),
     }), 16),
 }, ["parentRefs"]))
 
@@ -92,4 +109,5 @@ SERVICE_MONITOR = _envelope("monitoring.coreos.com/v1", "ServiceMonitor", _objec
 }, ["selector"]))
 
 SCHEMAS = {("gateway.networking.k8s.io/v1", "HTTPRoute"): HTTP_ROUTE,
+           ("gateway.networking.k8s.io/v1", "GRPCRoute"): GRPC_ROUTE,
            ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR}

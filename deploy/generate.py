@@ -1,7 +1,7 @@
 """`runway-models generate`: manifests from models.json.
 
 Targets: `serve-config` (Ray Serve config, `serve deploy` format), `kuberay` (RayService, Services, Ingress,
-HTTPRoute, ServiceMonitor, PDB, NetworkPolicy as enabled in the values), `helm-values` (values for the chart),
+HTTPRoute, GRPCRoute, ServiceMonitor, PDB, NetworkPolicy as enabled in the values), `helm-values` (values for the chart),
 `standalone` (one app per entry, or the one given), `all`.
 
 One source for the object layout: the plan computes the chart's values from the catalog, and the chart rendered

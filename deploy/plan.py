@@ -134,6 +134,8 @@ def _settings_problems(release: str, settings: Settings) -> list[str]:
                         f"label of at most {MAX_RAYSERVICE_NAME} characters (KubeRay's RayService limit)")
     ports = {"serve.port": settings.serve.port, "serve.metricsPort": settings.serve.metricsPort,
              "serve.dashboardPort": settings.serve.dashboardPort}
+    if settings.grpc.enabled:
+        ports["grpc.port"] = settings.grpc.port
     seen: dict[int, str] = {}
     for key, port in ports.items():
         if port in FIXED_RAY_PORTS:
@@ -258,7 +260,7 @@ def generated_values(plan: Plan, sizes: dict[str, tuple[int, int]], values: dict
     """`values` with the keys computed from the catalog filled in (what `--target helm-values` adds)."""
     path, gpu = plan.settings.catalog.path, plan.settings.ray.gpuPool.enabled
     models = [ModelValues(name=m.entry.name, httpPath=m.entry.http_path, socketPath=m.entry.socket_path,
-                          hostedPath=m.entry.hosted_path, application=model_application(m.entry, path, gpu),
+                          hostedPath=m.entry.hosted_path, v2Path=m.entry.v2_path, application=model_application(m.entry, path, gpu),
                           hostedGateway=hosted_gateway_application(m.entry, path)) for m in plan.served]
     values["models"] = [m.model_dump(mode="json", exclude_none=True) for m in models]
     values["dockerModels"] = [docker_model(d, gpu).model_dump(mode="json") for d in plan.docker_only]

@@ -23,6 +23,7 @@ from deploy.errors import DeployError
 from serve import __version__
 from serve.catalog import NAME_PATTERN, PUBLIC_CATALOG_PATHS, PUBLIC_CATALOG_PREFIXES
 from serve.errors import field_problems
+from serve.protocols.v2_grpc import APPLICATION_METADATA, DEFAULT_GRPC_PORT, GRPC_SERVICE, SERVICER_FUNCTION
 from serve.registry import GPU_IMAGE_SUFFIX
 from deploy.quantity import parse_quantity
 
@@ -196,6 +197,24 @@ class ServePorts(Strict):
     dashboardPort: int = Field(8265, ge=1, le=65535, description="Ray dashboard port (KubeRay talks to it)")
 
 
+class Grpc(Strict):
+    enabled: bool = Field(False, description=f"serve the Open Inference Protocol over gRPC ({GRPC_SERVICE}) "
+                                             f"through Ray Serve's gRPC proxy on every node: grpc_options in the "
+                                             f"Serve config, a container port and Service <fullname>-grpc "
+                                             f"(appProtocol grpc), and with ingress.enabled an Ingress "
+                                             f"<fullname>-grpc (ingress-nginx: backend-protocol GRPC; needs TLS, "
+                                             f"nginx speaks HTTP/2 only there), with httpRoute.enabled a GRPCRoute. "
+                                             f"Clients name the model with the call metadata "
+                                             f"{APPLICATION_METADATA}: <model> ({APPLICATION_METADATA}: catalog for "
+                                             f"the server-wide calls)")
+    port: int = Field(DEFAULT_GRPC_PORT, ge=1, le=65535, description="Serve's gRPC port (proxies on every node)")
+    service: str = Field(GRPC_SERVICE, description="the gRPC service the ingresses route "
+                                                   "(serve.protocols.v2_grpc); fixed by the runtime")
+    servicerFunctions: list[str] = Field(default_factory=lambda: [SERVICER_FUNCTION],
+                                         description="grpc_servicer_functions of the Serve config "
+                                                     "(serve.protocols.v2_grpc); fixed by the runtime")
+
+
 #: Keys Ray's ServeApplicationSchema accepts for an application.
 APPLICATION_KEYS = ["name", "route_prefix", "import_path", "runtime_env", "host", "port", "deployments",
                     "autoscaling_policy", "args", "logging_config", "external_scaler_enabled"]
@@ -215,6 +234,8 @@ class ModelValues(Strict):
     httpPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="the model's HTTP route, e.g. /yolo/query_once")
     socketPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="socket.io path, e.g. /yolo/socket.io")
     hostedPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="Hosted Models API prefix, e.g. /yolo/v1")
+    v2Path: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$",
+                        description="the model's own Open Inference Protocol prefix (one hop), e.g. /yolo/v2")
     application: dict[str, Any] = Field(json_schema_extra=_APPLICATION_SCHEMA,
                                         description="the model's Ray Serve application (serve deploy format)")
     hostedGateway: dict[str, Any] | None = Field(
@@ -369,12 +390,14 @@ class Settings(Strict):
     scratch: ScratchVolume = Field(default_factory=ScratchVolume, description="writable /tmp for a read-only root")
     ray: Ray = Field(default_factory=Ray, description="the Ray cluster (KubeRay RayService)")
     serve: ServePorts = Field(default_factory=ServePorts, description="ports")
+    grpc: Grpc = Field(default_factory=Grpc, description="the Open Inference Protocol over gRPC (off by default)")
     catalogPaths: list[str] = Field(default_factory=lambda: list(PUBLIC_CATALOG_PATHS),
                                     description="the catalog app's public routes (serve.catalog), routed Exact; "
                                                 "fixed by the runtime")
     catalogPrefixes: list[str] = Field(default_factory=lambda: list(PUBLIC_CATALOG_PREFIXES),
                                        description="the catalog app's public folders (serve.catalog: the browser "
-                                                   "playground's scripts), routed by prefix; fixed by the runtime")
+                                                   "playground's scripts, the Open Inference Protocol's /v2 "
+                                                   "routes), routed by prefix; fixed by the runtime")
     models: list[ModelValues] = Field(default_factory=list,
                                       description="generated: the served models (runway-models generate "
                                                   "--target helm-values)")

@@ -164,6 +164,7 @@ def served_app(plan: Plan, entry: Entry, release: ReleasePod) -> list[dict[str, 
         "imagePullPolicy": head["imagePullPolicy"],
         "command": ["bash", "-c", SERVE_SCRIPT.format(metrics=s.serve.metricsPort, object_store=object_store)],
         "ports": [{"name": "http", "containerPort": s.serve.port},
+                  *([{"name": "grpc", "containerPort": s.grpc.port}] if s.grpc.enabled else []),
                   {"name": "metrics", "containerPort": s.serve.metricsPort}],
         "env": [*head["env"], {"name": "RAY_AUTH_MODE", "value": "token"}],
         "resources": resources,
@@ -201,6 +202,9 @@ def served_app(plan: Plan, entry: Entry, release: ReleasePod) -> list[dict[str, 
                 "spec": deployment_spec},
                _service(release, entry, [
                    {"name": "http", "port": s.serve.port, "targetPort": "http", "protocol": "TCP"},
+                   # The release's Serve config carries grpc_options when grpc.enabled: its proxy listens here.
+                   *([{"name": "grpc", "port": s.grpc.port, "targetPort": "grpc", "protocol": "TCP",
+                       "appProtocol": "grpc"}] if s.grpc.enabled else []),
                    {"name": "metrics", "port": s.serve.metricsPort, "targetPort": "metrics", "protocol": "TCP"}])]
     if high > low:
         objects.append({
@@ -214,7 +218,8 @@ def served_app(plan: Plan, entry: Entry, release: ReleasePod) -> list[dict[str, 
         objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": release.meta(entry),
                         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": release.selector(entry)}}})
     objects.append(_network_policy(release, entry, [
-        {"from": _peers(plan), "ports": [{"protocol": "TCP", "port": s.serve.port}]},
+        {"from": _peers(plan), "ports": [{"protocol": "TCP", "port": port}
+                                         for port in (s.serve.port, *([s.grpc.port] if s.grpc.enabled else []))]},
         *([{"from": s.networkPolicy.metricsFrom, "ports": [{"protocol": "TCP", "port": s.serve.metricsPort}]}]
           if s.networkPolicy.metricsFrom else []),
     ]))

@@ -5,7 +5,7 @@
 - RayService: the KubeRay 1.7.0 CRD's `openAPIV3Schema` with `jsonschema`, defaults applied and unknown fields
   rejected (`crd.py`); its head/worker pod templates also as core `PodTemplate`s; its `serveConfigV2` with Ray's
   ServeDeploySchema; and the KubeRay operator's own admission rules that concern us (`kuberay_rules`).
-- HTTPRoute, ServiceMonitor: no CRD is available offline, so a hand-written structural subset
+- HTTPRoute, GRPCRoute, ServiceMonitor: no CRD is available offline, so a hand-written structural subset
   (`extra_schemas.py`).
 - Every object: names (DNS-1123/1035, lengths) and label syntax.
 """

@@ -32,10 +32,11 @@ ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH = "/", "/healthz", "/readyz", "
 #: each model's replica answers /<model>/v2/... too.
 V2_PATH = "/v2"
 CATALOG_APP_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH, V2_PATH)
-PUBLIC_CATALOG_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH)  # v2 needs Prefix rules: not published yet
+PUBLIC_CATALOG_PATHS = (ROOT_PATH, HEALTH_PATH, READY_PATH)
 #: The browser playground's scripts and styles (serve/playground): a folder, so ingresses route it by prefix.
 PLAYGROUND_PATH = "/_playground"
-PUBLIC_CATALOG_PREFIXES = (PLAYGROUND_PATH,)
+#: Folders of the catalog app that ingresses route by prefix: the playground's files and the v2 routes.
+PUBLIC_CATALOG_PREFIXES = (PLAYGROUND_PATH, V2_PATH)
 #: Runway's Hosted Models API under each model (serve/protocols/hosted.py): /<name>/v1/...
 HOSTED_PREFIX = "/v1"
 #: First path segments the catalog app owns: a model may not be named like them.
@@ -423,6 +424,11 @@ class Entry(Strict):
     @property
     def hosted_path(self) -> str:
         return f"{self.route_prefix}{HOSTED_PREFIX}"
+
+    @property
+    def v2_path(self) -> str:
+        """The Open Inference Protocol's routes that the model's replica answers itself (one hop)."""
+        return f"{self.route_prefix}{V2_PATH}"
 
 
 class Catalog(BaseModel):

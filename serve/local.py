@@ -15,6 +15,7 @@ from pathlib import Path
 
 from serve.catalog import Catalog
 from serve.describe import availability
+from serve.heap import MALLOC_ENV
 from serve.protocols.proxy import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
 logger = logging.getLogger("runway_models")
@@ -63,6 +64,8 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
         os.environ["RUNWAY_LOCAL_ONLY"] = "1"  # inherited by the raylet, so by every replica
     os.environ.setdefault("RUNWAY_SHARED", str((catalog.base_dir / ".." / "shared").resolve()))
     os.environ[PROXY_CALLBACK_ENV] = PROXY_CALLBACK  # the proxy answers its own failures in JSON too
+    for name, value in MALLOC_ENV.items():  # read by glibc at process start: set before Ray starts its workers
+        os.environ.setdefault(name, value)
     import ray
     from ray import serve
 

@@ -23,6 +23,7 @@ from serve.batching import BatchQueue
 from serve.catalog import Entry
 from serve.codecs import check_pixels, decode_bytes, decode_image, encode_image
 from serve.errors import InvalidPayload, ModelUnavailable, ServeError
+from serve.heap import HeapTrimmer
 from serve.metrics import ModelMetrics
 from serve.model import Model, ModelSpec
 from serve.describe import describe
@@ -79,6 +80,8 @@ class ModelRunner:
         self.status = ModelStatus(state="loading")
         self.output_type = None  # known once the family's module imports
         self.batches = BatchQueue(self._infer_batch, batching.max_batch_size, batching.batch_wait_timeout_s)
+        self.heap = HeapTrimmer()
+        self._trimming: asyncio.Task | None = None
 
     def load(self, progress: ProgressReporter | None = None) -> None:
         """Load the weights; a failure is kept as the model's status instead of killing the replica."""
@@ -153,6 +156,8 @@ class ModelRunner:
             total_s = time.perf_counter() - start
         finally:
             self.admission.leave(time.perf_counter() - start, answered)
+            if self.admission.in_flight == 0 and self.heap.due():  # a burst is over: give its memory back
+                self._trimming = asyncio.get_running_loop().create_task(asyncio.to_thread(self.heap.burst_over))
         timings = Timings(queue_ms=queue_s * 1e3, inference_ms=inference_s * 1e3, total_ms=total_s * 1e3)
         return Answer(result, batch_size, timings, drawn)
 

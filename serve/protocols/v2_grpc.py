@@ -19,6 +19,11 @@ from serve.protocols.v2_tensors import Tensor, serialize, tensor
 logger = logging.getLogger("runway_models")
 #: What `gRPCOptions.grpc_servicer_functions` names: Serve's proxy imports and calls it before it serves.
 SERVICER_FUNCTION = "serve.protocols.v2_grpc.add_servicer"
+#: The gRPC service (the .proto's package and service): its methods are `/<GRPC_SERVICE>/<Method>`, the path
+#: ingresses route.
+GRPC_SERVICE = "inference.GRPCInferenceService"
+#: The port the chart's gRPC proxies listen on by default: Ray Serve's own default (gRPCOptions.port).
+DEFAULT_GRPC_PORT = 9000
 #: The call metadata key Serve's gRPC proxy routes by.
 APPLICATION_METADATA = "application"
 #: InferTensorContents' field per datatype, for inputs sent as typed contents instead of raw bytes.

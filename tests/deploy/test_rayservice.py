@@ -154,16 +154,18 @@ def test_every_kuberay_object_validates_with_everything_on(kuberay_dir, busy_cat
     rendered = render(busy_catalog, "kuberay", values=EVERYTHING)
     kinds = sorted(o["kind"] for o in rendered.objects())
     # The Ray cluster's objects (a PodDisruptionBudget for the CPU group, which keeps 2 pods), and a Deployment,
-    # Service and NetworkPolicy per Docker-only entry (im2txt, the docker-gpu fixture) routed by a second Ingress.
-    assert kinds == ["Deployment"] * 2 + ["HTTPRoute"] + ["Ingress"] * 2 + ["NetworkPolicy"] * 3 + [
-        "PodDisruptionBudget", "RayService"] + ["Service"] * 3 + ["ServiceMonitor"]
+    # Service and NetworkPolicy per Docker-only entry (im2txt, the docker-gpu fixture) routed by a second Ingress;
+    # gRPC's Service, Ingress and GRPCRoute.
+    assert kinds == ["Deployment"] * 2 + ["GRPCRoute", "HTTPRoute"] + ["Ingress"] * 3 + ["NetworkPolicy"] * 3 + [
+        "PodDisruptionBudget", "RayService"] + ["Service"] * 4 + ["ServiceMonitor"]
     report = validate_objects(rendered.objects(), KUBE_VERSION, kuberay_dir, require_crd=True)
     assert report.problems == []
     assert any("KubeRay 1.7.0 CRD" in n for n in report.notes)
     assert any("Kubernetes 1.33 (strict)" in n for n in report.notes)
 
 
-def test_every_ray_container_points_the_proxy_at_the_json_error_middleware(rayservice):
+def test_every_ray_container_points_the_proxy_at_the_middlewares_and_bounds_malloc_arenas(rayservice):
+    from serve.heap import MALLOC_ENV
     from serve.protocols.proxy import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
     cluster = rayservice["spec"]["rayClusterConfig"]
@@ -171,3 +173,4 @@ def test_every_ray_container_points_the_proxy_at_the_json_error_middleware(rayse
     for group in groups:
         env = {e["name"]: e.get("value") for e in group["template"]["spec"]["containers"][0]["env"]}
         assert env[PROXY_CALLBACK_ENV] == PROXY_CALLBACK
+        assert {name: env.get(name) for name in MALLOC_ENV} == MALLOC_ENV

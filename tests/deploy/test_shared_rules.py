@@ -1,7 +1,10 @@
 """One rule each, read by the runtime and the generator alike: which entries Ray Serve runs, and when a replica
-asks for a GPU (both `serve.catalog.Entry` properties)."""
+asks for a GPU (both `serve.catalog.Entry` properties); and the runtime's paths, names and ports, which the chart
+gets as values, never as literals of its own."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -31,3 +34,17 @@ def test_runtime_status_and_plan_agree_on_servable_entries_and_gpus(write_catalo
     if edit:
         assert not any(m.gpu for m in plan.served if m.entry.name in ("yolo", "movenet"))
         assert runtime_unservable["object-detection"] == "Docker-only entry: no serving section"
+
+
+def test_the_chart_spells_no_path_port_or_name_the_runtime_owns():
+    """The v2 prefix, the gRPC service, servicer function and default port reach the templates as values
+    (catalogPrefixes, grpc.*) from serve.catalog and serve.protocols.v2_grpc, never as literals."""
+    from serve.catalog import V2_PATH
+    from serve.protocols.v2_grpc import DEFAULT_GRPC_PORT, GRPC_SERVICE, SERVICER_FUNCTION
+    from tests.helpers.deploy import CHART
+
+    owned = [re.escape(V2_PATH) + r"(?![\w.-])", re.escape(GRPC_SERVICE), re.escape(SERVICER_FUNCTION),
+             rf"\b{DEFAULT_GRPC_PORT}\b"]
+    for template in (CHART / "templates").iterdir():
+        text = template.read_text()
+        assert [pattern for pattern in owned if re.search(pattern, text)] == [], template.name

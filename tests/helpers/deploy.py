@@ -28,6 +28,7 @@ EVERYTHING: dict[str, Any] = {
                         "nodeSelector": {"pool": "cpu"}},
             "gpuPool": {"gpusPerPod": 2}},
     "serve": {"port": 9000},
+    "grpc": {"enabled": True, "port": 9100},
     "ingress": {"enabled": True, "host": "models.example.com", "tls": {"enabled": True, "secretName": "models-tls"},
                 "annotations": {"example.com/team": "ml", "nginx.ingress.kubernetes.io/proxy-body-size": "50m"},
                 "timeoutSeconds": 86400},

@@ -145,8 +145,10 @@ def test_overload_admits_what_it_can_answer_in_time_and_refuses_the_rest_at_once
     # other work the proxy's own queue adds seconds, so the bound asserted is looser. Before the latency
     # budget (a fixed 32 in flight + 64 queued) admitted requests waited p99 21-32 s.
     assert refused and p99 <= 4 * LATENCY_BUDGET_S
-    # Memory is printed, not bounded: the replica still grows (measured 460 -> 904 MiB, kept after the load; the
-    # proxy 168 -> 199). Before admission by latency budget: replica 372-466 -> ~1,000 MiB, proxy 140-200 -> ~400.
+    # What the replica keeps after the load (serve/heap.py: two malloc arenas, malloc_trim when the burst is over):
+    # measured 391 -> peak 732-855 -> after 551-688 MiB; without them 394 -> 1,111 -> 1,096 MiB (proxy ~157 -> 190
+    # either way). Before admission by latency budget: replica 372-466 -> ~1,000 MiB, proxy 140-200 -> ~400.
+    assert memory["after"][0] - memory["before"][0] < 450
 
 
 async def connect(client: socketio.AsyncClient, url: str) -> None:

@@ -99,3 +99,26 @@ def test_a_family_error_is_counted_500_and_the_runner_keeps_answering(fixture_fa
     with pytest.raises(RuntimeError):
         asyncio.run(runner.query(QueryRequest(data=image_uri()), "http"))
     assert runner.metrics.requests_seen == [("http", 500)] and runner.admission.in_flight == 0
+
+
+def test_the_heap_is_trimmed_once_when_a_burst_is_over_not_after_every_request(fixture_families):
+    entry = fixture_entry("slow", "test-slow", options={"delay_s": 0.1},
+                          batching={"max_batch_size": 4, "batch_wait_timeout_s": 0.0})
+    runner = loaded_runner(entry)
+    assert runner.heap.trim is not None, "glibc's malloc_trim is found on Linux"
+
+    async def burst_then_one_more():
+        await asyncio.gather(*(runner.query(QueryRequest(data=image_uri()), "http") for _ in range(4)))
+        await runner._trimming
+        await runner.query(QueryRequest(data=image_uri()), "http")  # within min_interval_s of the trim
+
+    asyncio.run(burst_then_one_more())
+    assert runner.heap.trims == 1
+    runner.heap.last -= runner.heap.min_interval_s  # as if the interval had passed
+
+    async def another_burst():
+        await asyncio.gather(*(runner.query(QueryRequest(data=image_uri()), "http") for _ in range(2)))
+        await runner._trimming
+
+    asyncio.run(another_burst())
+    assert runner.heap.trims == 2

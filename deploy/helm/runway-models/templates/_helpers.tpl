@@ -44,6 +44,36 @@ appends). deploy/constants.py holds the same numbers for the generator; tests/de
 {{- printf "%s-serve" (include "runway-models.rayServiceName" .) }}
 {{- end }}
 
+{{/* Service over the gRPC proxies: KubeRay's serve Service carries the `serve` port only (KubeRay 1.7,
+common/service.go BuildServeService), so the chart renders this one, selecting the release's Ray pods whose Serve
+proxy is healthy by the label KubeRay's serve Service selects them by. */}}
+{{- define "runway-models.grpcServiceName" -}}
+{{- printf "%s-grpc" (include "runway-models.rayServiceName" .) }}
+{{- end }}
+
+{{/* The parentRefs of a Gateway API route (HTTPRoute, GRPCRoute): httpRoute.parentRefs. */}}
+{{- define "runway-models.parentRefs" -}}
+{{- range .Values.httpRoute.parentRefs }}
+- name: {{ .name | quote }}
+  {{- with .namespace }}
+  namespace: {{ . | quote }}
+  {{- end }}
+  {{- with .sectionName }}
+  sectionName: {{ . | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Container ports every Ray node's Serve proxies listen on: HTTP, and gRPC when grpc.enabled. */}}
+{{- define "runway-models.proxyPorts" -}}
+- name: serve
+  containerPort: {{ .Values.serve.port }}
+{{- if .Values.grpc.enabled }}
+- name: grpc
+  containerPort: {{ .Values.grpc.port }}
+{{- end }}
+{{- end }}
+
 {{/* Chart name and version, for the helm.sh/chart label. */}}
 {{- define "runway-models.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
@@ -158,6 +188,9 @@ runway-models/model: {{ .model.name }}
   serve/protocols/proxy.py defines it and a test keeps the two equal. */}}
 - name: RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH
   value: serve.protocols.proxy:middlewares
+{{- /* glibc arenas: serve/heap.py says why (MALLOC_ENV); a test keeps the two equal. */}}
+- name: MALLOC_ARENA_MAX
+  value: "2"
 {{- if .Values.hosted.tokensSecret }}
 {{- /* serve/tokens.py reads a file per model from this folder (TOKENS_DIR_ENV). */}}
 - name: RUNWAY_TOKENS_DIR
@@ -239,8 +272,7 @@ One worker group. Context: dict root (the top context), group (name), pool (its 
           image: {{ .image | quote }}
           imagePullPolicy: {{ $values.image.pullPolicy }}
           ports:
-            - name: serve
-              containerPort: {{ $values.serve.port }}
+            {{- include "runway-models.proxyPorts" $root | nindent 12 }}
             - name: metrics
               containerPort: {{ $values.serve.metricsPort }}
           env:
