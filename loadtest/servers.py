@@ -17,6 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 EXE = Path(sys.executable).with_name("runway-models")
 
 
+def use_shared_folder() -> Path:
+    """The shared folder (weights, photos): RUNWAY_SHARED, default ../shared beside the repository. Set for the
+    servers started from here, whose catalogs, written to temporary folders, name weights by ${RUNWAY_SHARED}."""
+    shared = Path(os.environ.get("RUNWAY_SHARED", REPO.parent / "shared")).resolve()
+    os.environ["RUNWAY_SHARED"] = str(shared)
+    return shared
+
+
 class LocalServer:
     def __init__(self, catalog: list[dict], workdir: Path, port: int = 18000, metrics_port: int = 18080,
                  models: list[str] | None = None, grpc_port: int | None = None, env: dict[str, str] | None = None):

@@ -219,6 +219,8 @@ class WeightsFile(Strict):
     url: str | None = Field(None, description="where users download it from when `path` is absent")
     format: str = Field(description="file format, e.g. darknet-cfg, darknet-weights, tf-graphdef, tflite")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="expected checksum")
+    size: str | None = Field(None, description="what `url` weighs as its publisher states it (e.g. '1.1 GB'): told "
+                             "to users before they fetch a file that is not downloaded on load")
     download_on_load: bool = Field(True, description="download `url` when a replica loads and `path` is absent; "
                                    "false for files too large to fetch unasked (users download `url` to `path`): "
                                    "the model is then `not_available`, saying so, until the file is there")
@@ -530,17 +532,31 @@ def resolve_path(raw: str, base: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def weights_problems(entry: Entry, base: Path) -> list[str]:
-    """Missing weight files of one entry (a file with a URL to download at load time is not missing)."""
+def _absent(entry: Entry, base: Path) -> list[tuple[str, WeightsFile, Path]]:
+    """(role, file, resolved path) of each weight file whose local `path` is not there and is not downloaded on
+    load (a file with a URL fetched at load time is not absent)."""
     if entry.serving is None:
         return []
-    problems = []
+    absent = []
     for role, weights in entry.serving.weights.items():
         downloads = weights.url and weights.download_on_load
         if weights.path and not downloads and not resolve_path(weights.path, base).is_file():
-            problems.append(f"{entry.name}.serving.weights.{role}.path: file not found: "
-                            f"{resolve_path(weights.path, base)}")
-    return problems
+            absent.append((role, weights, resolve_path(weights.path, base)))
+    return absent
+
+
+def weights_problems(entry: Entry, base: Path) -> list[str]:
+    """Missing weight files of one entry that nothing can fetch: the model would fail to load."""
+    return [f"{entry.name}.serving.weights.{role}.path: file not found: {path}"
+            for role, weights, path in _absent(entry, base) if not weights.url]
+
+
+def weights_to_fetch(entry: Entry, base: Path) -> list[str]:
+    """Absent files the catalog leaves to users (`url` with `download_on_load: false`): not an error of the
+    catalog, the model is `not_available` until they are at `path` (serve/weights.py says so at load)."""
+    return [f"{entry.name}.serving.weights.{role}: not at {path}; download {weights.url}"
+            f"{f' ({weights.size})' if weights.size else ''} there to serve {entry.name}"
+            for role, weights, path in _absent(entry, base) if weights.url]
 
 
 def parse_catalog(raw: Any, source: str = "<catalog>", base: Path | None = None) -> Catalog:
@@ -567,7 +583,8 @@ def parse_catalog(raw: Any, source: str = "<catalog>", base: Path | None = None)
 
 
 def load_catalog(path: str | Path, check_weights: bool = False) -> Catalog:
-    """Read and validate models.json; with check_weights, missing weight files are errors too."""
+    """Read and validate models.json; with check_weights, missing weight files are errors too (except the ones
+    users download themselves: `weights_to_fetch`)."""
     path = Path(path)
     try:
         raw = json.loads(path.read_text())

@@ -83,10 +83,12 @@ class CatalogServer(GRPCServerWide):
         return [n for n in names if self.deployed is None or n in self.deployed]
 
     async def all_ready(self) -> bool:
-        """The v2 server readiness: every model this server deploys has loaded."""
+        """The v2 server readiness: every model this server deploys has loaded, save those `not_available` (weights
+        left to users to fetch, e.g. densecap's): like /readyz, a model that cannot load until someone acts holds
+        no server up. The model's own v2 readiness stays false."""
         apps = await self.serve_apps()
         statuses = await asyncio.gather(*(self.status_of(n, apps) for n in self.served()))
-        return all(s.state == "ready" for s in statuses)
+        return all(s.state in ("ready", "not_available") for s in statuses)
 
     async def v2_forward(self, name: str, request: Request) -> Response:
         """A v2 model route received at /v2/...: answered by the model's own replica (one more hop than its

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from serve.catalog import CatalogError, catalog_json_schema, load_catalog
+from serve.catalog import CatalogError, catalog_json_schema, load_catalog, weights_to_fetch
 
 DEPLOY_EXTRA_HINT = "pip install 'runway-models[deploy]' (in a checkout: pip install -e '.[deploy]')"
 
@@ -23,6 +23,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     print(f"{args.path}: {len(catalog.entries)} entries OK")
+    if not args.skip_weights:  # files users fetch themselves: those models are not_available until then
+        for note in (n for e in catalog.entries for n in weights_to_fetch(e, catalog.base_dir)):
+            print(f"  not available until downloaded: {note}")
     return 0
 
 
@@ -69,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check models.json; exits 1 naming every bad entry and field")
     validate.add_argument("path", nargs="?", default="models.json")
-    validate.add_argument("--skip-weights", action="store_true", help="do not require local weight files")
+    validate.add_argument("--skip-weights", action="store_true", help="do not check local weight files")
     validate.set_defaults(func=cmd_validate)
 
     schema = sub.add_parser("schema", help="print the catalog's JSON Schema (generated from the pydantic models)")

@@ -31,6 +31,6 @@ def describe(entry: Entry, status: ModelStatus, output_type: type[BaseModel] | N
         inputs=entry.inputs,
         input_schema=QueryRequest.model_json_schema(),
         output_schema=QueryResponse[output_type].model_json_schema() if output_type else None,
-        weights=[WeightsInfo(role=role, format=w.format, path=w.path, url=w.url)
+        weights=[WeightsInfo(role=role, format=w.format, path=w.path, url=w.url, size=w.size)
                  for role, w in (serving.weights.items() if serving else [])],
     )

@@ -60,7 +60,8 @@ def local_weights(model: str, role: str, weights: WeightsFile, base_dir: Path,
         if not weights.url:
             raise FileNotFoundError(f"weights {role!r} of {model}: file not found: {path}")
         if not weights.download_on_load:
-            raise WeightsNotFetched(f"weights {role!r} of {model} are not at {path}: download {weights.url} "
+            size = f" ({weights.size})" if weights.size else ""
+            raise WeightsNotFetched(f"weights {role!r} of {model} are not at {path}: download {weights.url}{size} "
                                     f"to that path to serve it (not fetched automatically: download_on_load is false)")
         path = CACHE / model / f"{role}-{Path(weights.url).name}"
         if not path.is_file():

@@ -76,6 +76,7 @@ class WeightsInfo(BaseModel):
     format: str
     path: str | None = None
     url: str | None = None
+    size: str | None = None
 
 
 class ModelInfo(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.helpers.deploy import with_busy_cpu_pool
+from tests.helpers.deploy import with_busy_cpu_pool, with_docker_gpu
 from tests.helpers.paths import MODELS_JSON
 
 
@@ -27,11 +27,20 @@ def kuberay_dir(shared: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def busy_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """models.json edited by `with_busy_cpu_pool`."""
-    data = json.loads(MODELS_JSON.read_text())
+    """models.json edited by `with_busy_cpu_pool`, with the GPU Docker-only fixture entry (`with_docker_gpu`):
+    every kind of object the generator writes."""
+    data = with_docker_gpu(json.loads(MODELS_JSON.read_text()))
     with_busy_cpu_pool({e["name"]: e for e in data})
     path = tmp_path_factory.mktemp("busy") / "models.json"
     path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+@pytest.fixture(scope="session")
+def docker_gpu_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """models.json plus the GPU Docker-only fixture entry (`with_docker_gpu`)."""
+    path = tmp_path_factory.mktemp("docker-gpu") / "models.json"
+    path.write_text(json.dumps(with_docker_gpu(json.loads(MODELS_JSON.read_text())), indent=2))
     return path
 
 

@@ -1,9 +1,11 @@
 """Docker-only entries (no serving section: the original format's image `tag`, `port`, `options.ExposedPorts`,
-`specs`) are deployed with the release and routed at /<name>/... by the same Ingress / HTTPRoute address."""
+`specs`) are deployed with the release and routed at /<name>/... by the same Ingress / HTTPRoute address.
+models.json's im2txt runs on CPU; the GPU one is the fixture entry `docker-gpu` (tests/helpers/deploy.py)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +19,8 @@ from tests.helpers.paths import MODELS_JSON
 WITH_INGRESS = {"ingress": {"enabled": True}}
 
 
-def _kuberay(values: dict | None = None) -> dict[str, list[dict]]:
-    return render(MODELS_JSON, "kuberay", values=merged(WITH_INGRESS, values or {})).files
+def _kuberay(catalog: Path = MODELS_JSON, values: dict | None = None) -> dict[str, list[dict]]:
+    return render(catalog, "kuberay", values=merged(WITH_INGRESS, values or {})).files
 
 
 def _docker_objects(files) -> dict[tuple[str, str], dict]:
@@ -26,11 +28,13 @@ def _docker_objects(files) -> dict[tuple[str, str], dict]:
             for o in files["kuberay/docker-models.yaml"]}
 
 
-def test_each_docker_only_entry_runs_its_own_image_in_the_release(kuberay_dir):
-    files = _kuberay()
+def test_each_docker_only_entry_runs_its_own_image_in_the_release(kuberay_dir, docker_gpu_catalog):
+    assert sorted(_docker_objects(_kuberay())) == [(kind, "im2txt") for kind in ("Deployment", "NetworkPolicy",
+                                                                                  "Service")]
+    files = _kuberay(docker_gpu_catalog)
     objects = _docker_objects(files)
     assert sorted(objects) == [(kind, name) for kind in ("Deployment", "NetworkPolicy", "Service")
-                               for name in ("densecap", "im2txt")]
+                               for name in ("docker-gpu", "im2txt")]
     im2txt = objects[("Deployment", "im2txt")]
     assert im2txt["metadata"]["name"] == "runway-models-im2txt"
     assert im2txt["metadata"]["annotations"] == {"runway-models/docker-only": "Docker-only entry: no serving section"}
@@ -40,9 +44,10 @@ def test_each_docker_only_entry_runs_its_own_image_in_the_release(kuberay_dir):
     assert "nvidia.com/gpu" not in container["resources"]["limits"]      # specs.gpu false
     assert objects[("Service", "im2txt")]["spec"]["ports"] == [
         {"name": "http", "port": 33100, "targetPort": "http", "protocol": "TCP"}]  # port: the original's host port
-    densecap = objects[("Deployment", "densecap")]["spec"]["template"]["spec"]
-    assert densecap["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1  # specs: gpu only
-    assert densecap["tolerations"][0]["key"] == "nvidia.com/gpu"
+    gpu = objects[("Deployment", "docker-gpu")]["spec"]["template"]["spec"]
+    assert gpu["containers"][0]["image"] == "runway/docker-gpu:gpu"
+    assert gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1  # specs: gpu only
+    assert gpu["tolerations"][0]["key"] == "nvidia.com/gpu"
     every = [o for docs in files.values() for o in docs]
     assert validate_objects(every, KUBE_VERSION, kuberay_dir, require_crd=True).problems == []
 
@@ -58,30 +63,31 @@ def _nginx_rewrite(ingress: dict, request_path: str) -> tuple[str, str] | None:
     return None
 
 
-def test_the_ingress_routes_docker_entries_at_their_name_with_the_prefix_stripped():
-    ingresses = {o["metadata"]["name"]: o for o in _kuberay()["kuberay/ingress.yaml"]}
+def test_the_ingress_routes_docker_entries_at_their_name_with_the_prefix_stripped(docker_gpu_catalog):
+    ingresses = {o["metadata"]["name"]: o for o in _kuberay(docker_gpu_catalog)["kuberay/ingress.yaml"]}
     assert sorted(ingresses) == ["runway-models", "runway-models-docker"]
     docker = ingresses["runway-models-docker"]
     assert docker["metadata"]["annotations"]["nginx.ingress.kubernetes.io/use-regex"] == "true"
     assert docker["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
     paths = docker["spec"]["rules"][0]["http"]["paths"]
     assert [(p["pathType"], p["backend"]["service"]["port"]["number"]) for p in paths] == \
-        [("ImplementationSpecific", 33100), ("ImplementationSpecific", 33500)]
+        [("ImplementationSpecific", 33100), ("ImplementationSpecific", 33700)]
     assert _nginx_rewrite(docker, "/im2txt/query_once") == ("runway-models-im2txt", "/query_once")
     assert _nginx_rewrite(docker, "/im2txt") == ("runway-models-im2txt", "/")
-    assert _nginx_rewrite(docker, "/densecap/socket.io/") == ("runway-models-densecap", "/socket.io/")
+    assert _nginx_rewrite(docker, "/docker-gpu/socket.io/") == ("runway-models-docker-gpu", "/socket.io/")
     assert _nginx_rewrite(docker, "/im2txtx/query_once") is None
     # Served models keep their exact routes on the first Ingress: one address for every entry.
     served = [p["path"] for p in ingresses["runway-models"]["spec"]["rules"][0]["http"]["paths"]]
-    assert "/yolo/query_once" in served and not any(p.startswith("/im2txt") for p in served)
+    assert "/yolo/query_once" in served and "/densecap/query_once" in served
+    assert not any(p.startswith(("/im2txt", "/docker-gpu")) for p in served)
 
 
-def test_the_httproute_routes_docker_entries_with_a_prefix_rewrite(kuberay_dir):
-    files = _kuberay(EVERYTHING)
+def test_the_httproute_routes_docker_entries_with_a_prefix_rewrite(kuberay_dir, docker_gpu_catalog):
+    files = _kuberay(docker_gpu_catalog, EVERYTHING)
     route = files["kuberay/httproute.yaml"][0]
     docker_rules = [r for r in route["spec"]["rules"] if r.get("filters")]
     assert [r["matches"] for r in docker_rules] == [[{"path": {"type": "PathPrefix", "value": "/im2txt"}}],
-                                                    [{"path": {"type": "PathPrefix", "value": "/densecap"}}]]
+                                                    [{"path": {"type": "PathPrefix", "value": "/docker-gpu"}}]]
     assert docker_rules[0]["filters"] == [{"type": "URLRewrite", "urlRewrite": {
         "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]
     assert docker_rules[0]["backendRefs"] == [{"name": "runway-models-rm-im2txt", "port": 33100}]

@@ -13,7 +13,7 @@ from deploy import DeployError
 from deploy.generate import generate
 from deploy.cli import add_parser, main
 from deploy.output import MARKER
-from tests.helpers.deploy import tree
+from tests.helpers.deploy import tree, with_docker_gpu
 from tests.helpers.paths import MODELS_JSON
 
 
@@ -30,10 +30,10 @@ def test_all_targets(tmp_path):
         *(f"standalone/{n}.yaml" for n in ("im2txt", "openpose", "yolo", "object-detection", "movenet", "densecap")),
     }
     docker_only = "Docker-only entry: no serving section"
-    assert result.skipped == [("im2txt", docker_only), ("densecap", docker_only)]
+    assert result.skipped == [("im2txt", docker_only)]  # densecap is served (not_available until its weights)
     assert any("KubeRay 1.7.0 CRD" in note for note in result.notes)
     header = (out / "kuberay/rayservice.yaml").read_text().splitlines()[:5]
-    assert any("Docker-only entries" in line and "im2txt" in line and "densecap" in line for line in header)
+    assert any("Docker-only entries" in line and "im2txt" in line and "densecap" not in line for line in header)
     for path in out.rglob("*.yaml"):
         assert list(yaml.safe_load_all(path.read_text()))
     assert "&id" not in (out / "kuberay/rayservice.yaml").read_text()  # no YAML anchors
@@ -60,18 +60,18 @@ def test_optional_objects_follow_the_values(tmp_path):
     assert "kuberay/networkpolicy.yaml" not in files
 
 
-def test_helm_values_carry_user_values_and_generated_keys(tmp_path):
+def test_helm_values_carry_user_values_and_generated_keys(tmp_path, docker_gpu_catalog):
     user = tmp_path / "mine.yaml"
     user.write_text("ingress:\n  host: models.example.com\nray:\n  gpuPool:\n    gpusPerPod: 2\n")
-    generate(MODELS_JSON, tmp_path / "out", "helm-values", values_files=[user])
+    generate(docker_gpu_catalog, tmp_path / "out", "helm-values", values_files=[user])
     values = yaml.safe_load((tmp_path / "out/helm-values.yaml").read_text())
     assert values["ingress"]["host"] == "models.example.com"
     assert values["ray"]["gpuPool"]["gpusPerPod"] == 2
-    assert [m["name"] for m in values["models"]] == ["openpose", "yolo", "object-detection", "movenet"]
+    assert [m["name"] for m in values["models"]] == ["openpose", "yolo", "object-detection", "movenet", "densecap"]
     assert values["models"][1]["httpPath"] == "/yolo/query_once"
     assert values["models"][1]["socketPath"] == "/yolo/socket.io"
     assert [(d["name"], d["image"], d["gpu"]) for d in values["dockerModels"]] == \
-        [("im2txt", "runway/im2txt:cpu", False), ("densecap", "runway/densecap:gpu", True)]
+        [("im2txt", "runway/im2txt:cpu", False), ("docker-gpu", "runway/docker-gpu:gpu", True)]
     assert values["ingress"]["maxBodySize"] == "11m"  # 8 MiB images, base64 in JSON
     assert (values["ray"]["gpuPool"]["minReplicas"], values["ray"]["gpuPool"]["maxReplicas"]) == (1, 1)
 
@@ -100,11 +100,11 @@ def _port_out_of_range(entries):
 
 
 def _exposed_port_out_of_range(entries):
-    entries["densecap"]["options"]["ExposedPorts"] = {"33500/tcp": {}, "99999/tcp": {}}
+    entries["docker-gpu"]["options"]["ExposedPorts"] = {"33700/tcp": {}, "99999/tcp": {}}
 
 
 def _no_tag(entries):
-    del entries["densecap"]["tag"]
+    del entries["docker-gpu"]["tag"]
 
 
 def _bad_tag(entries):
@@ -120,13 +120,13 @@ def _bad_route_path(entries):
 
 
 BAD = [
-    (_no_gpu, ["ray.gpuPool.enabled=false"], ["yolo.specs.gpu", "densecap.specs.gpu"]),
+    (_no_gpu, ["ray.gpuPool.enabled=false"], ["yolo.specs.gpu", "densecap.specs.gpu", "docker-gpu.specs.gpu"]),
     (_route_clash, [], ["yolo.query.http.route"]),
     (_duplicate_name, [], ["yolo.name"]),
     (_not_dns, [], ["(Yolo_V2).name"]),
     (_port_out_of_range, [], ["(yolo).port"]),
-    (_exposed_port_out_of_range, [], ["(densecap).options.ExposedPorts"]),
-    (_no_tag, [], ["densecap.tag"]),
+    (_exposed_port_out_of_range, [], ["(docker-gpu).options.ExposedPorts"]),
+    (_no_tag, [], ["docker-gpu.tag"]),
     (_bad_tag, [], ["im2txt.tag"]),
     (_gpu_does_not_fit, [], ["yolo.serving.resources.num_gpus"]),
     (_bad_route_path, [], ["object-detection.query.http.route"]),
@@ -134,12 +134,12 @@ BAD = [
 
 
 @pytest.mark.parametrize("edit, sets, expected", BAD, ids=[b[0].__name__.strip("_") for b in BAD])
-def test_bad_catalog_fails_naming_entry_and_field_and_leaves_out_untouched(tmp_path, write_catalog, edit, sets,
-                                                                            expected):
+def test_bad_catalog_fails_naming_entry_and_field_and_leaves_out_untouched(tmp_path, write_catalog, raw_catalog,
+                                                                            edit, sets, expected):
     out = tmp_path / "out"
     generate(MODELS_JSON, out, "all")  # a previous, good generation
     before = tree(out)
-    catalog = write_catalog(edit)
+    catalog = write_catalog(edit, with_docker_gpu(raw_catalog))  # Docker-only entries on CPU and GPU
     with pytest.raises(DeployError) as caught:
         generate(catalog, out, "all", sets=sets)
     for needle in expected:
@@ -148,9 +148,9 @@ def test_bad_catalog_fails_naming_entry_and_field_and_leaves_out_untouched(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["catalog", "out"]  # no staging folders left
 
 
-def test_bad_catalog_creates_no_out(tmp_path, write_catalog):
+def test_bad_catalog_creates_no_out(tmp_path, write_catalog, raw_catalog):
     with pytest.raises(DeployError):
-        generate(write_catalog(_no_tag), tmp_path / "fresh")
+        generate(write_catalog(_no_tag, with_docker_gpu(raw_catalog)), tmp_path / "fresh")
     assert not (tmp_path / "fresh").exists()
 
 
@@ -217,10 +217,10 @@ def test_cli_adds_one_subcommand(tmp_path, capsys):
     assert "im2txt is not served by Ray Serve" in captured.err
 
 
-def test_cli_error_exit_code(tmp_path, write_catalog, capsys):
-    code = main(["generate", str(write_catalog(_no_tag)), "--out", str(tmp_path / "out")])
+def test_cli_error_exit_code(tmp_path, write_catalog, raw_catalog, capsys):
+    code = main(["generate", str(write_catalog(_no_tag, with_docker_gpu(raw_catalog))), "--out", str(tmp_path / "out")])
     assert code == 2
-    assert "densecap.tag" in capsys.readouterr().err
+    assert "docker-gpu.tag" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

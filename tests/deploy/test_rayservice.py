@@ -108,7 +108,8 @@ def test_cpu_and_gpu_worker_groups_follow_the_catalog(rayservice):
     workers = _workers(rayservice)
     assert set(workers) == {"cpu", "gpu"}
     gpu = workers["gpu"]
-    # yolo (0.25 GPU, 1..2 replicas) fits one 1-GPU pod; openpose runs on CPU (its family cannot use a GPU).
+    # yolo (0.25 GPU, 1..2 replicas) and densecap (0.5 GPU) fit one 1-GPU pod; openpose runs on CPU (its family
+    # cannot use a GPU).
     assert (gpu["minReplicas"], gpu["maxReplicas"], gpu["replicas"]) == (1, 1, 1)
     spec = gpu["template"]["spec"]
     assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
@@ -126,8 +127,8 @@ def test_gpu_pods_scale_with_max_replicas(write_catalog):
         entries["yolo"]["serving"]["resources"]["num_gpus"] = 0.5
     rs = render(write_catalog(edit), "kuberay").files["kuberay/rayservice.yaml"][0]
     gpu = _workers(rs)["gpu"]
-    # min: yolo 0.5 -> 1 pod; max: 8 x 0.5 = 4 GPUs -> 4 one-GPU pods.
-    assert (gpu["minReplicas"], gpu["maxReplicas"]) == (1, 4)
+    # min: yolo 0.5 + densecap 0.5 -> 1 pod; max: 8 x 0.5 = 4 GPUs for yolo, densecap's 0.5 -> 5 one-GPU pods.
+    assert (gpu["minReplicas"], gpu["maxReplicas"]) == (1, 5)
 
 
 def test_no_gpu_group_without_gpu_models(write_catalog):
@@ -144,17 +145,17 @@ def test_upgrade_strategy_auth_and_docker_only_annotation(rayservice):
     assert spec["rayClusterConfig"]["authOptions"] == {"mode": "token"}
     assert spec["rayClusterConfig"]["rayVersion"] == "2.60.0"
     assert spec["serveService"]["metadata"]["name"] == "runway-models-serve"
-    assert rayservice["metadata"]["annotations"] == {"runway-models/docker-only": "im2txt,densecap"}
+    assert rayservice["metadata"]["annotations"] == {"runway-models/docker-only": "im2txt"}
     apps = [a["name"] for a in yaml.safe_load(spec["serveConfigV2"])["applications"]]
-    assert "im2txt" not in apps and "densecap" not in apps
+    assert "im2txt" not in apps and "densecap" in apps
 
 
 def test_every_kuberay_object_validates_with_everything_on(kuberay_dir, busy_catalog):
     rendered = render(busy_catalog, "kuberay", values=EVERYTHING)
     kinds = sorted(o["kind"] for o in rendered.objects())
     # The Ray cluster's objects (a PodDisruptionBudget for the CPU group, which keeps 2 pods), and a Deployment,
-    # Service and NetworkPolicy per Docker-only entry (im2txt, densecap) routed by a second Ingress; gRPC's Service,
-    # Ingress and GRPCRoute.
+    # Service and NetworkPolicy per Docker-only entry (im2txt, the docker-gpu fixture) routed by a second Ingress;
+    # gRPC's Service, Ingress and GRPCRoute.
     assert kinds == ["Deployment"] * 2 + ["GRPCRoute", "HTTPRoute"] + ["Ingress"] * 3 + ["NetworkPolicy"] * 3 + [
         "PodDisruptionBudget", "RayService"] + ["Service"] * 4 + ["ServiceMonitor"]
     report = validate_objects(rendered.objects(), KUBE_VERSION, kuberay_dir, require_crd=True)

@@ -29,7 +29,7 @@ def test_one_application_per_built_model_plus_the_catalog(config, raw_catalog):
     import serve.app  # the chart's import paths resolve in the runtime
 
     assert callable(serve.app.build_catalog_app) and MODEL_IMPORT_PATH == "serve.app:build_model_app"
-    built = {"openpose", "yolo", "object-detection", "movenet"}  # im2txt is not built, densecap: no serving
+    built = {"openpose", "yolo", "object-detection", "movenet", "densecap"}  # im2txt: no serving section
     assert set(apps) == built | {"catalog"}
     for name in built:
         assert apps[name]["route_prefix"] == f"/{name}"

@@ -10,7 +10,7 @@ import yaml
 from deploy.generate import render
 from deploy.serve_config import validate_serve_config
 from deploy.validate import validate_objects
-from tests.helpers.deploy import KUBE_VERSION
+from tests.helpers.deploy import KUBE_VERSION, with_docker_gpu
 from tests.helpers.paths import MODELS_JSON
 
 
@@ -72,13 +72,14 @@ def test_docker_only_entry_runs_its_own_image(kuberay_dir, raw_catalog):
                                                     "protocol": "TCP"}]
 
 
-def test_docker_only_gpu_entry_and_extra_exposed_ports(write_catalog, kuberay_dir):
+def test_docker_only_gpu_entry_and_extra_exposed_ports(write_catalog, raw_catalog, kuberay_dir):
     def edit(entries):
-        entries["densecap"]["options"]["ExposedPorts"]["8888/udp"] = {}
-    docs = render(write_catalog(edit), "standalone", "densecap").files["standalone/densecap.yaml"]
+        entries["docker-gpu"]["options"]["ExposedPorts"]["8888/udp"] = {}
+    catalog = write_catalog(edit, with_docker_gpu(raw_catalog))
+    docs = render(catalog, "standalone", "docker-gpu").files["standalone/docker-gpu.yaml"]
     objects = {o["kind"]: o for o in docs}
     container = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "runway/densecap:gpu"
+    assert container["image"] == "runway/docker-gpu:gpu"
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert [(p["name"], p["containerPort"], p["protocol"]) for p in container["ports"]] == \
         [("http", 33000, "TCP"), ("udp-8888", 8888, "UDP")]

@@ -40,6 +40,30 @@ EVERYTHING: dict[str, Any] = {
 }
 
 
+#: A Docker-only entry whose image needs a GPU (`specs`: gpu only), in the original's format. models.json has none
+#: since densecap is served (issue 10), so the tests of GPU Docker-only deployment (a GPU limit and toleration, the
+#: Docker Ingress and HTTPRoute rules, the disabled-GPU-pool error) add this one: `with_docker_gpu`.
+DOCKER_GPU: dict[str, Any] = {
+    "containerId": "docker-gpu", "tag": "runway/docker-gpu:gpu", "name": "docker-gpu",
+    "specs": {"cpu": False, "gpu": True}, "port": "33700",
+    "query": {"http": {"route": "query_once", "method": "post", "type": "JSON"},
+              "socket": {"namespace": "query", "emit": "update_request", "event": "update_response"},
+              "format": {"data": "data:image/jpg;base64,"}},
+    "size": ["3.4", "GB"],
+    "options": {"image": "runway/docker-gpu:gpu", "Tty": True, "Detach": True, "ExposedPorts": {"33000/tcp": {}},
+                "HostConfig": {"AutoRemove": True,
+                               "PortBindings": {"33000/tcp": [{"HostIP": "0.0.0.0", "HostPort": "33700"}]}}},
+    "needsTraining": False,
+    "description": {"first": "A GPU-only image run as the original ran it (a test fixture)."},
+    "inputs": ["Image", "Video"],
+}
+
+
+def with_docker_gpu(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The catalog's entries with DOCKER_GPU last (a copy: neither is changed)."""
+    return copy.deepcopy(entries) + [copy.deepcopy(DOCKER_GPU)]
+
+
 def with_busy_cpu_pool(entries: dict[str, dict[str, Any]]) -> None:
     """object-detection keeps 3 replicas of 1.5 CPUs: the CPU pool needs 2 pods or more (4 CPUs a pod by default,
     2 in EVERYTHING), so a PodDisruptionBudget is rendered for it."""

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torchfile
 
-from models.densecap import DenseCapModel
+from models.densecap.model import DenseCapModel
 from models.densecap.boxes import apply_box_transform, bilinear_roi_pool, make_anchors, nms, reshape_box_features
 from models.densecap.checkpoint import CheckpointError, build_from_checkpoint, read_t7
 from models.densecap.model import VGG_MEAN_BGR

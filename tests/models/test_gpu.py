@@ -34,7 +34,7 @@ def test_yolo_on_cuda_matches_cpu_batched(shared, photo):
 
 
 def test_densecap_on_cuda_matches_cpu_batched(tmp_path, photo):
-    from models.densecap import DenseCapModel
+    from models.densecap.model import DenseCapModel
     from tests.models.densecap_files import write_checkpoint
 
     write_checkpoint(tmp_path / "densecap.t7", caption=["a", "dog", "on", "the", "grass"])

@@ -14,8 +14,10 @@ import httpx
 import pytest
 from PIL import Image
 
+from serve.catalog import load_catalog
 from tests.helpers.inprocess import asgi_client, fixture_entry, image_uri, loaded_runner, model_app, \
     uvicorn_serving
+from tests.helpers.paths import MODELS_JSON
 
 QUERY = "/echo/query_once"
 
@@ -223,6 +225,25 @@ def test_a_model_that_failed_to_load_answers_503_and_says_why(fixture_families):
     assert "truncated" in body["detail"] and int(response.headers["retry-after"]) >= 1
     info = call(runner, "GET", "/broken").json()
     assert info["status"]["state"] == "failed" and "truncated" in info["status"]["detail"]
+
+
+def test_shipped_densecap_without_its_checkpoint_answers_503_naming_the_weights(tmp_path, monkeypatch):
+    """models.json as shipped, no checkpoint at its path: the replica is up, its model not_available (what GET / and
+    /readyz relay from it), and its route a JSON 503 saying which file is missing and where to download it."""
+    monkeypatch.setenv("RUNWAY_SHARED", str(tmp_path))  # wherever the shared folder is, no checkpoint here
+    entry = load_catalog(MODELS_JSON).get("densecap")
+    checkpoint = entry.serving.weights["checkpoint"]
+    assert checkpoint.url and not checkpoint.download_on_load
+    runner = loaded_runner(entry)
+    missing = str(tmp_path / "weights/densecap/densecap-pretrained-vgg16.t7")
+    assert runner.status.state == "not_available" and missing in runner.status.detail
+    response = call(runner, "POST", "/densecap/query_once", json={"data": image_uri()})
+    body = assert_error(response, 503, "model_unavailable")
+    assert missing in body["detail"] and checkpoint.url in body["detail"] and "1.1 GB" in body["detail"]
+    info = call(runner, "GET", "/densecap").json()
+    assert info["status"] == runner.status.model_dump(mode="json"), info["status"]
+    assert info["weights"] == [{"role": "checkpoint", "format": "torch7", "path": checkpoint.path,
+                                "url": checkpoint.url, "size": "1.1 GB"}]
 
 
 def test_a_family_error_is_a_bare_500_that_leaks_nothing(fixture_families):

@@ -22,6 +22,8 @@ from tests.helpers.im2txt import WORDS, write_random_im2txt
 
 pytestmark = pytest.mark.slow
 CATALOG = json.loads((REPO / "models.json").read_text())
+DENSECAP_URL = next(e for e in CATALOG if e["name"] == "densecap")["serving"]["weights"]["checkpoint"]["url"]
+DENSECAP_FILE = "weights/densecap/densecap-pretrained-vgg16.t7"
 
 
 def entry(name: str) -> dict:
@@ -133,13 +135,17 @@ def test_catalog_listing_readiness_and_descriptions(server):
         assert listing[name]["status"]["state"] == "ready", listing[name]["status"]
     assert listing["yolo"]["output_schema"]["title"].startswith("QueryResponse")
     assert listing["im2txt"]["status"]["state"] == "not_available"
-    assert listing["densecap"]["status"]["state"] == "not_available"
+    # Served, but its released checkpoint is not on this machine (download_on_load false): the replica says why.
+    densecap = listing["densecap"]["status"]
+    assert densecap["state"] == "not_available" and DENSECAP_FILE in densecap["detail"], densecap
+    assert DENSECAP_URL in densecap["detail"] and listing["densecap"]["implementation"] == "densecap"
     assert listing["yolo-broken"]["status"]["state"] == "failed"
 
     ready = httpx.get(server.url + "/readyz", timeout=30)
-    assert ready.status_code == 503  # one available model failed to load
+    assert ready.status_code == 503  # one available model failed to load (densecap's absent file holds none up)
     detail = ready.json()["models"]["yolo-broken"]["detail"]
     assert "ValueError" in detail and "weights" in detail
+    assert ready.json()["models"]["densecap"] == densecap
     assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
 
     one = httpx.get(server.url + "/yolo", timeout=30).json()
@@ -155,6 +161,9 @@ def test_failed_model_answers_503_and_others_keep_serving(server, dog):
     assert_error(response, 503, "model_unavailable")
     assert response.headers["retry-after"]
     assert_error(httpx.post(f"{server.url}/im2txt/query_once", json={"data": dog}), 503, "model_unavailable")
+    refused = httpx.post(f"{server.url}/densecap/query_once", json={"data": dog}, timeout=30)
+    assert_error(refused, 503, "model_unavailable")
+    assert DENSECAP_FILE in refused.json()["detail"] and DENSECAP_URL in refused.json()["detail"]
     assert httpx.post(f"{server.url}/yolo/query_once", json={"data": dog}, timeout=30).status_code == 200
 
 

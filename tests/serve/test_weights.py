@@ -52,21 +52,24 @@ def test_url_only_weights_are_downloaded_once(tmp_path, monkeypatch):
 
 def test_weights_not_downloaded_on_load_are_reported_not_fetched(tmp_path, monkeypatch):
     """A large file marked download_on_load: false is never fetched by a replica (nothing listens on the URL: a
-    download attempt would fail differently); the error names the path and the URL, and validation lists it."""
-    from serve.catalog import parse_catalog, weights_problems
+    download attempt would fail differently); the error names the path, the URL and its size, and validation
+    lists it as a file to fetch, not as a problem of the catalog."""
+    from serve.catalog import parse_catalog, weights_problems, weights_to_fetch
     from serve.weights import WeightsNotFetched
 
     monkeypatch.setattr(weights_module, "CACHE", tmp_path / "cache")
     spec = WeightsFile(path=str(tmp_path / "big.t7"), url="http://127.0.0.1:9/big.t7.zip", format="torch7",
-                       download_on_load=False)
-    with pytest.raises(WeightsNotFetched, match=r"big\.t7: download http://127.0.0.1:9/big\.t7\.zip"):
+                       size="1.1 GB", download_on_load=False)
+    with pytest.raises(WeightsNotFetched, match=r"big\.t7: download http://127.0.0.1:9/big\.t7\.zip \(1\.1 GB\)"):
         local_weights("m", "checkpoint", spec, tmp_path)
     assert not (tmp_path / "cache").exists()
     entry = {"containerId": "m", "name": "m", "port": 1, "query": {"http": {"route": "/q"}},
              "serving": {"implementation": "densecap", "weights": {"checkpoint": spec.model_dump()}}}
     catalog = parse_catalog([entry])
-    assert [p.split(":")[0] for p in weights_problems(catalog.entries[0], tmp_path)] == \
-        ["m.serving.weights.checkpoint.path"]
+    assert weights_problems(catalog.entries[0], tmp_path) == []
+    assert weights_to_fetch(catalog.entries[0], tmp_path) == [
+        f"m.serving.weights.checkpoint: not at {tmp_path / 'big.t7'}; download http://127.0.0.1:9/big.t7.zip "
+        f"(1.1 GB) there to serve m"]
     (tmp_path / "big.t7").write_bytes(b"t7")
     assert local_weights("m", "checkpoint", spec, tmp_path) == tmp_path / "big.t7"
-    assert weights_problems(catalog.entries[0], tmp_path) == []
+    assert weights_problems(catalog.entries[0], tmp_path) == weights_to_fetch(catalog.entries[0], tmp_path) == []
