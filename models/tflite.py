@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import queue
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
 def load_interpreter(path: Path, num_threads: int):
-    """One interpreter of a .tflite file, its tensors allocated."""
-    try:  # the maintained runtime, when installed
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
+    """One interpreter of a .tflite file, its tensors allocated. ai_edge_litert is the TFLite runtime without
+    TensorFlow (tf.lite.Interpreter, the same code, would load all of TensorFlow into the replica)."""
+    from ai_edge_litert.interpreter import Interpreter
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moved to ai_edge_litert; it still works
-        warnings.simplefilter("ignore")
-        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+    interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
     interpreter.allocate_tensors()
     return interpreter
 
