@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from loadtest.peer_app import MODES as PEER_MODES
-from loadtest.servers import REPO, LocalServer, PeerServer
+from loadtest.servers import REPO, LocalServer, PeerServer, use_shared_folder
 from serve.catalog import load_catalog
 from serve.codecs import decode_image
 from serve.local import servable
@@ -176,8 +176,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18100, help="the served stack's; +1 its metrics, +2 the peers")
     parser.add_argument("--json", default=str(DEFAULT_JSON), help=f"write the figures here (default {DEFAULT_JSON})")
     args = parser.parse_args()
-    shared = Path(os.environ.get("RUNWAY_SHARED", REPO.parent / "shared"))
-    os.environ["RUNWAY_SHARED"] = str(shared.resolve())
+    shared = use_shared_folder()
     catalog_path = Path(args.catalog).resolve()
     names = servable(load_catalog(catalog_path), None if args.model == "all" else args.model.split(","))
     image_path = Path(args.image or shared / "images/dog.jpg")

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from loadtest.bench import load
-from loadtest.servers import REPO, LocalServer
+from loadtest.servers import REPO, LocalServer, use_shared_folder
 from serve.catalog import parse_catalog
 from serve.codecs import decode_image
 from serve.runner import build_model
@@ -72,8 +72,7 @@ def main() -> None:
     parser.add_argument("--image", default=None, help="default: shared/images/dog.jpg")
     parser.add_argument("--requests", type=int, default=20, help="requests at concurrency 1 (twice that at 4)")
     args = parser.parse_args()
-    shared = Path(os.environ.get("RUNWAY_SHARED", REPO.parent / "shared")).resolve()
-    os.environ["RUNWAY_SHARED"] = str(shared)
+    shared = use_shared_folder()
     os.environ["PYTHONPATH"] = str(REPO)  # the server runs this checkout's code
     image_path = Path(args.image or shared / "images/dog.jpg")
     data = "data:image/jpeg;base64," + base64.b64encode(image_path.read_bytes()).decode()

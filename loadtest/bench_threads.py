@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import tempfile
 from pathlib import Path
 
 from loadtest.bench import measure
-from loadtest.servers import REPO, LocalServer, PeerServer
+from loadtest.servers import REPO, LocalServer, PeerServer, use_shared_folder
 from serve.catalog import load_catalog
 
 
@@ -51,8 +50,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18100, help="the served stack's; +1 its metrics, +2 the peer")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
-    shared = Path(os.environ.get("RUNWAY_SHARED", REPO.parent / "shared")).resolve()
-    os.environ["RUNWAY_SHARED"] = str(shared)
+    shared = use_shared_folder()
     data = "data:image/jpeg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
     body = json.dumps({"data": data}).encode()
     catalog_path = Path(args.catalog).resolve()

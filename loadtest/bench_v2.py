@@ -24,7 +24,7 @@ import tritonclient.grpc.aio as grpc_aio
 import tritonclient.http as thttp
 
 from loadtest.bench import cpu_busy_s, load, pct
-from loadtest.servers import REPO, LocalServer
+from loadtest.servers import REPO, LocalServer, use_shared_folder
 
 
 def v2_body(jpeg: bytes) -> tuple[bytes, dict]:
@@ -76,8 +76,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100, help="at c=1; twice as many at c=16")
     parser.add_argument("--ports", default="18454,18455,19052", help="HTTP, metrics and gRPC ports")
     args = parser.parse_args()
-    shared = Path(os.environ.get("RUNWAY_SHARED", REPO.parent / "shared")).resolve()
-    os.environ["RUNWAY_SHARED"] = str(shared)
+    shared = use_shared_folder()
     jpeg = Path(args.image or shared / "images/dog.jpg").read_bytes()
     native = json.dumps({"data": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}).encode()
     body, headers = v2_body(jpeg)
