@@ -291,21 +291,22 @@ def test_websocket_sessions_across_two_replicas(server, dog):
     answer to every frame it waits for (long-polling would not: see the README)."""
     async def client(n: int) -> list[str]:
         got: list[str] = []
-        answered = asyncio.Event()
+        answers: asyncio.Queue = asyncio.Queue()
         sio = socketio.AsyncClient(reconnection=False)
-
-        def on_answer(body):
-            got.append(body["id"])
-            answered.set()
-
-        sio.on("update_response", on_answer, namespace="/query")
+        sio.on("update_response", lambda body: answers.put_nowait(body), namespace="/query")
+        sio.on("error", lambda body: answers.put_nowait(body), namespace="/query")
         await sio.connect(server.url, namespaces=["/query"], transports=["websocket"],
-                          socketio_path="/yolo-pair/socket.io")
+                          socketio_path="/yolo-pair/socket.io", wait_timeout=30)
         try:
             for i in range(3):  # one frame at a time, in one session
-                answered.clear()
-                await sio.emit("update_request", {"data": dog, "id": f"{n}-{i}"}, namespace="/query")
-                await asyncio.wait_for(answered.wait(), 60)
+                while True:
+                    await sio.emit("update_request", {"data": dog, "id": f"{n}-{i}"}, namespace="/query")
+                    body = await asyncio.wait_for(answers.get(), 60)
+                    # On a loaded machine the latency budget may refuse a frame: a client sends it again later.
+                    if body.get("error") != "overloaded":
+                        break
+                    await asyncio.sleep(1)
+                got.append(body.get("id", body))
         finally:
             await sio.disconnect()
         return got
