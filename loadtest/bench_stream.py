@@ -21,31 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import socketio
 
-from loadtest.bench import cpu_busy_s, pct
+from loadtest.bench import cpu_busy_s, pct, raw_figures
 from loadtest.servers import REPO, LocalServer, use_shared_folder
 from serve.catalog import load_catalog
-from serve.codecs import decode_image
-from serve.runner import build_model
 
 PORT, METRICS_PORT = 18650, 18651
-
-
-def raw_latency_s(model_name: str, data: str, reps: int = 20) -> float:
-    catalog = load_catalog(REPO / "models.json")
-    entry = catalog.get(model_name)
-    model = build_model(entry, catalog.base_dir)
-    model.load()
-    image = decode_image(data, entry.serving.limits.max_bytes, entry.serving.limits.max_pixels)
-    model.infer([image])
-    took = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        model.infer([image])
-        took.append(time.perf_counter() - started)
-    return float(np.median(took))
 
 
 async def one_stream(url: str, entry, data: str, fps: float, seconds: float, ages: list[float]) -> tuple[int, int]:
@@ -102,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     image = args.image or use_shared_folder() / "images" / "dog.jpg"
     data = "data:image/jpeg;base64," + base64.b64encode(image.read_bytes()).decode()
-    model_s = raw_latency_s(args.model, data)
+    model_s = raw_figures(REPO / "models.json", args.model, data, reps=20)["batch1_ms"] / 1e3
     print(f"{args.model} raw batch-1 latency {model_s * 1e3:.1f} ms: the raw model sustains {1 / model_s:.1f} frames/s")
     entries = [copy.deepcopy(e) for e in json.loads((REPO / "models.json").read_text()) if e["name"] == args.model]
     entry = load_catalog(REPO / "models.json").get(args.model)

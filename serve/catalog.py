@@ -539,9 +539,10 @@ def _absent(entry: Entry, base: Path) -> list[tuple[str, WeightsFile, Path]]:
         return []
     absent = []
     for role, weights in entry.serving.weights.items():
-        downloads = weights.url and weights.download_on_load
-        if weights.path and not downloads and not resolve_path(weights.path, base).is_file():
-            absent.append((role, weights, resolve_path(weights.path, base)))
+        if not weights.path or (weights.url and weights.download_on_load):
+            continue
+        if not (path := resolve_path(weights.path, base)).is_file():
+            absent.append((role, weights, path))
     return absent
 
 

@@ -39,13 +39,16 @@ class HeapTrimmer:
         self.last = 0.0
         self.trims = 0
 
-    def due(self) -> bool:
-        return self.trim is not None and time.monotonic() - self.last >= self.min_interval_s
+    def claim(self) -> bool:
+        """Whether a trim is due; if so it is the caller's to run (`run`), and the next is due `min_interval_s`
+        from now. Called on the event loop, so two callers cannot both claim one trim."""
+        now = time.monotonic()
+        if self.trim is None or now - self.last < self.min_interval_s:
+            return False
+        self.last = now
+        return True
 
-    def burst_over(self) -> None:
-        """Trim now if one is due; run it off the event loop (it takes milliseconds)."""
-        if not self.due():
-            return
-        self.last = time.monotonic()
+    def run(self) -> None:
+        """The claimed trim; in a worker thread (it takes milliseconds)."""
         self.trim(0)
         self.trims += 1

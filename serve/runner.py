@@ -163,8 +163,8 @@ class ModelRunner:
             total_s = time.perf_counter() - start
         finally:
             self.admission.leave(time.perf_counter() - start, answered)
-            if self.admission.in_flight == 0 and self.heap.due():  # a burst is over: give its memory back
-                self._trimming = asyncio.get_running_loop().create_task(asyncio.to_thread(self.heap.burst_over))
+            if self.admission.in_flight == 0 and self.heap.claim():  # a burst is over: give its memory back
+                self._trimming = asyncio.get_running_loop().create_task(asyncio.to_thread(self.heap.run))
         timings = Timings(queue_ms=queue_s * 1e3, inference_ms=inference_s * 1e3, total_ms=total_s * 1e3)
         return Answer(result, batch_size, timings, drawn)
 
