@@ -203,6 +203,17 @@ def test_cpu_standalone_app_still_rolls_and_autoscales(write_catalog):
     assert hpa["metrics"][0]["resource"]["name"] == "cpu"
 
 
+def test_gpu_docker_only_entry_recreates_instead_of_rolling(docker_gpu_catalog, kuberay_dir):
+    objects = cluster(docker_gpu_catalog)
+    gpu = one(objects, "Deployment", "runway-models-docker-gpu")["spec"]
+    assert gpu["strategy"] == {"type": "Recreate"} and gpu["replicas"] == 1
+    assert "strategy" not in one(objects, "Deployment", "runway-models-im2txt")["spec"]  # CPU: RollingUpdate
+    assert "HorizontalPodAutoscaler" not in {o["kind"] for o in objects}
+    # Its stand-alone file is the release's own objects: the same strategy.
+    assert standalone("docker-gpu", docker_gpu_catalog)["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
+    assert validate_objects(objects, KUBE_VERSION, kuberay_dir, require_crd=True).problems == []
+
+
 # --- 5. socket.io: WebSocket only where a model may run several replicas -------------------------------------------
 
 
