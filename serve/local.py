@@ -15,6 +15,7 @@ from pathlib import Path
 
 from serve.catalog import Catalog
 from serve.describe import availability
+from serve.front import DEFAULT_FRONT, local_front_env
 from serve.heap import MALLOC_ENV
 from serve.protocols.proxy import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
@@ -32,6 +33,7 @@ class LocalSettings:
     metrics_port: int = 8080
     num_cpus: int | None = None
     grpc_port: int | None = None  # the Open Inference Protocol over gRPC (Serve's gRPC proxy); None: off
+    front: str = DEFAULT_FRONT  # serve/front.py: Ray's Python proxy or HAProxy with direct ingress
 
 
 def servable(catalog: Catalog, wanted: list[str] | None) -> list[str]:
@@ -64,6 +66,7 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
         os.environ["RUNWAY_LOCAL_ONLY"] = "1"  # inherited by the raylet, so by every replica
     os.environ.setdefault("RUNWAY_SHARED", str((catalog.base_dir / ".." / "shared").resolve()))
     os.environ[PROXY_CALLBACK_ENV] = PROXY_CALLBACK  # the proxy answers its own failures in JSON too
+    os.environ.update(local_front_env(settings.front, settings.host))  # read by Serve's controller at import
     for name, value in MALLOC_ENV.items():  # read by glibc at process start: set before Ray starts its workers
         os.environ.setdefault(name, value)
     import ray
@@ -73,7 +76,8 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
 
     ray.init(address="local", _node_ip_address="127.0.0.1" if local_only else None, include_dashboard=False,
              _metrics_export_port=settings.metrics_port, num_cpus=settings.num_cpus,
-             logging_level=logging.WARNING, log_to_driver=True)
+             logging_level=logging.WARNING, log_to_driver=True,
+             runtime_env={"worker_process_setup_hook": "serve.local_only.setup_worker"} if local_only else None)
     grpc_options = None
     if settings.grpc_port:
         from ray.serve.config import gRPCOptions

@@ -2,7 +2,8 @@
 whatever the node address (`ray/serve/_private/replica.py`), and Serve's gRPC proxy binds `[::]:<grpc port>`
 (`ray/serve/_private/grpc_util.py`); in local mode we rewrite those bind addresses to 127.0.0.1 before the
 servers start: in the replica's constructor, and in the proxy's HTTP callback (which Serve calls before it starts
-the gRPC server)."""
+the gRPC server). With the HAProxy front (serve/front.py), HAProxy's stats and Prometheus frontends too: in the
+config template, from a Ray worker setup hook."""
 
 from __future__ import annotations
 
@@ -31,3 +32,31 @@ def bind_proxy_grpc_to_loopback() -> None:
     from ray.serve._private import default_impl
 
     _rebind_to_loopback(default_impl, "add_grpc_address")
+
+
+# Ray Serve's HAProxy front (serve/front.py) renders its stats and Prometheus frontends with all-interfaces binds
+# (`ray/serve/_private/haproxy_templates.py`); its HTTP frontend follows http_options.host.
+_HAPROXY_BINDS = {"bind :{{ config.metrics_port }}": "bind 127.0.0.1:{{ config.metrics_port }}",
+                  "bind *:{{ config.stats_port }}": "bind 127.0.0.1:{{ config.stats_port }}"}
+
+
+def bind_haproxy_to_loopback() -> None:
+    """Rewrite those binds to 127.0.0.1 in the process that renders the config (Serve's HAProxyManager actor).
+    When Ray's template no longer has them, fail loudly rather than listen on every interface."""
+    from ray.serve._private import haproxy
+
+    template = haproxy.HAPROXY_CONFIG_TEMPLATE
+    for everywhere, loopback in _HAPROXY_BINDS.items():
+        if everywhere not in template and loopback not in template:
+            raise RuntimeError(f"Ray's HAProxy template changed: cannot keep {everywhere!r} on loopback")
+        template = template.replace(everywhere, loopback)
+    haproxy.HAPROXY_CONFIG_TEMPLATE = template
+
+
+def setup_worker() -> None:
+    """Ray's worker_process_setup_hook in local mode (serve/local.py): runs in every Ray worker process, Serve's
+    own actors included."""
+    from serve.front import haproxy_front
+
+    if haproxy_front():
+        bind_haproxy_to_loopback()

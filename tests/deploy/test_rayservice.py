@@ -174,3 +174,14 @@ def test_every_ray_container_points_the_proxy_at_the_middlewares_and_bounds_mall
         env = {e["name"]: e.get("value") for e in group["template"]["spec"]["containers"][0]["env"]}
         assert env[PROXY_CALLBACK_ENV] == PROXY_CALLBACK
         assert {name: env.get(name) for name in MALLOC_ENV} == MALLOC_ENV
+
+
+@pytest.mark.parametrize("front", ["python", "haproxy"])
+def test_the_serve_front_reaches_every_ray_container(front):
+    from serve.front import HAPROXY_ENV, front_env
+
+    rs = render(MODELS_JSON, "kuberay", sets=[f"serve.front={front}"]).files["kuberay/rayservice.yaml"][0]
+    cluster = rs["spec"]["rayClusterConfig"]
+    for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
+        env = {e["name"]: e.get("value") for e in group["template"]["spec"]["containers"][0]["env"]}
+        assert env.get(HAPROXY_ENV, "0") == front_env(front)[HAPROXY_ENV]

@@ -193,6 +193,11 @@ runway-models/model: {{ .model.name }}
   serve/protocols/proxy.py defines it and a test keeps the two equal. */}}
 - name: RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH
   value: serve.protocols.proxy:middlewares
+{{- /* HAProxy in front of the replicas (serve/front.py HAPROXY_ENV; a test keeps the two equal). */}}
+{{- if eq .Values.serve.front "haproxy" }}
+- name: RAY_SERVE_ENABLE_HA_PROXY
+  value: "1"
+{{- end }}
 {{- /* glibc arenas: serve/heap.py says why (MALLOC_ENV); a test keeps the two equal. */}}
 - name: MALLOC_ARENA_MAX
   value: "2"
