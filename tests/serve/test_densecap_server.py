@@ -1,7 +1,8 @@
 """DenseCap served end to end by a real local Ray Serve: examples/densecap.json as written (the released
 checkpoint is not on this machine: not_available, with the path and URL, and the rest of the server ready) and the
 same entry with a checkpoint written in the released Torch7 format (a caption planted in its weights), over HTTP
-and socket.io on a real photo."""
+and socket.io on a real photo, and in the playground (Chromium): the regions listed with their captions, and a
+proxy's error page (not JSON) shown as its HTTP status."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import socketio
 
 from loadtest.servers import REPO, LocalServer
 from tests.models.densecap_files import write_checkpoint
+from tests.playground.test_browser import ARTIFACTS, CHROMIUM
 
 pytestmark = pytest.mark.slow
 EXAMPLE = json.loads((REPO / "examples/densecap.json").read_text())[0]
@@ -101,3 +103,65 @@ def test_regions_over_socketio(server, dog):
     answer = asyncio.run(one_frame())
     assert answer.get("id") == "frame-1", answer
     assert {r["caption"] for r in answer["result"]["regions"]} == {" ".join(PLANTED)}
+
+
+# --- the playground ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "install Debian's chromium (apt-get install chromium); .ci/run does"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1000, "height": 1000})
+    tab = context.new_page()
+    problems = []
+    tab.on("pageerror", lambda exc: problems.append(str(exc)))
+    yield tab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+    context.close()
+    assert not problems, f"uncaught errors in the page: {problems}"
+
+
+def upload_dog(page, server, shared) -> None:
+    page.goto(server.url + "/#/densecap-random")
+    page.locator("#file:enabled").wait_for()
+    page.set_input_files("#file", str(shared / "images/dog.jpg"))
+
+
+def test_playground_lists_the_region_captions(page, server, shared):
+    """Each region listed with its caption and score, in a colour of its own (the colour its box is drawn in)."""
+    upload_dog(page, server, shared)
+    page.locator("#answers li").first.wait_for(timeout=120_000)
+    regions = json.loads(page.text_content("#raw"))["result"]["regions"]
+    listed = page.locator("#answers li")
+    texts = listed.all_inner_texts()
+    print(f"\ndensecap-random on dog.jpg through the page: {len(texts)} regions, {page.inner_text('#latency')}")
+    assert len(texts) == len(regions) >= 1
+    for text, region in zip(texts, regions):
+        assert text == f"{' '.join(PLANTED)} (score {region['score']:.2f})"
+    colors = [listed.nth(i).locator(".swatch").evaluate("node => getComputedStyle(node).backgroundColor")
+              for i in range(min(len(texts), 3))]
+    assert len(set(colors)) == len(colors), colors
+    assert page.locator("#error").is_hidden()
+
+
+def test_playground_shows_a_proxy_error_page_as_its_status(page, server, shared):
+    """A proxy in front answering HTML (a 413 for a large upload): the page says 413, not a JSON parse error."""
+    page.route("**/densecap-random/query_once", lambda route: route.fulfill(
+        status=413, content_type="text/html", body="<html><body><h1>413 Request Entity Too Large</h1></body></html>"))
+    upload_dog(page, server, shared)
+    error = page.locator("#error")
+    error.wait_for()
+    print(f"\nthe page on a proxy's 413: {error.inner_text()}")
+    assert error.inner_text().startswith("413 ") and "answered no JSON" in error.inner_text()
+    assert "JSON.parse" not in error.inner_text() and "Unexpected token" not in error.inner_text()
