@@ -1,13 +1,13 @@
 """DenseCap served end to end by a real local Ray Serve: examples/densecap.json as written (the released
 checkpoint is not on this machine: not_available, with the path and URL, and the rest of the server ready) and the
 same entry with a checkpoint written in the released Torch7 format (a caption planted in its weights), over HTTP
-and socket.io on a real photo, and in the playground (Chromium): the regions listed with their captions, and a
+and socket.io on a real photo (the payload and names each from the served entry's own description, as the
+original clients built them), and in the playground (Chromium): the regions listed with their captions, and a
 proxy's error page (not JSON) shown as its HTTP status."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import json
 
@@ -18,6 +18,7 @@ import socketio
 from loadtest.servers import REPO, LocalServer
 from tests.models.densecap_files import write_checkpoint
 from tests.playground.test_browser import ARTIFACTS, CHROMIUM
+from tests.serve.test_server import original_payload
 
 pytestmark = pytest.mark.slow
 EXAMPLE = json.loads((REPO / "examples/densecap.json").read_text())[0]
@@ -52,12 +53,14 @@ def server(tmp_path_factory):
         srv.stop()
 
 
-@pytest.fixture(scope="module")
-def dog(shared) -> str:
-    return "data:image/jpg;base64," + base64.b64encode((shared / "images/dog.jpg").read_bytes()).decode()
+def described(server, name: str) -> dict:
+    """GET /<model>: the served entry's own description (HTTP method and path, format.data, socket.io names)."""
+    response = httpx.get(f"{server.url}/{name}", timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
-def test_absent_release_is_not_available_with_its_url_and_the_server_is_ready(server, dog):
+def test_absent_release_is_not_available_with_its_url_and_the_server_is_ready(server, shared):
     listing = {m["name"]: m for m in httpx.get(server.url + "/", timeout=30).json()}
     status = listing["densecap"]["status"]
     assert status["state"] == "not_available", status
@@ -66,13 +69,20 @@ def test_absent_release_is_not_available_with_its_url_and_the_server_is_ready(se
     assert listing["densecap-random"]["status"]["state"] == "ready"
     ready = httpx.get(server.url + "/readyz", timeout=30)
     assert ready.status_code == 200 and ready.json()["models"]["densecap"]["state"] == "not_available"
-    refused = httpx.post(server.url + "/densecap/query_once", json={"data": dog}, timeout=30)
+    model = described(server, "densecap")
+    refused = httpx.request(model["http"]["method"], server.url + model["http"]["path"],
+                            json={"data": original_payload(model, shared, "dog.jpg")}, timeout=30)
     assert refused.status_code == 503 and "densecap-pretrained-vgg16.t7" in refused.json()["detail"]
 
 
-def test_regions_with_the_planted_caption_over_http(server, dog, photo):
+def test_regions_with_the_planted_caption_over_http(server, shared, photo):
+    """The payload the original clients built: the entry's `format.data` verbatim, then base64 of the JPEG."""
     image = photo("dog.jpg")
-    response = httpx.post(server.url + "/densecap-random/query_once", json={"data": dog, "render": True}, timeout=120)
+    model = described(server, "densecap-random")
+    payload = original_payload(model, shared, "dog.jpg")
+    assert payload.startswith(EXAMPLE["query"]["format"]["data"] + "/9j/")  # as examples/densecap.json writes it
+    response = httpx.request(model["http"]["method"], server.url + model["http"]["path"],
+                             json={"data": payload, "render": True}, timeout=120)
     assert response.status_code == 200, response.text
     body = response.json()
     result = body["result"]
@@ -86,16 +96,20 @@ def test_regions_with_the_planted_caption_over_http(server, dog, photo):
     print(f"densecap-random over HTTP: {body['timings']}")
 
 
-def test_regions_over_socketio(server, dog):
+def test_regions_over_socketio(server, shared):
+    """The socket.io path, namespace and events as GET /densecap-random names them, the original clients' payload."""
+    model = described(server, "densecap-random")
+    socket, payload = model["socket"], original_payload(model, shared, "dog.jpg")
+
     async def one_frame() -> dict:
         answers: asyncio.Queue = asyncio.Queue()
         client = socketio.AsyncClient(reconnection=False)
-        client.on("update_response", answers.put_nowait, namespace="/query")
-        client.on("error", answers.put_nowait, namespace="/query")
-        await client.connect(server.url, namespaces=["/query"], transports=["websocket"],
-                             socketio_path="/densecap-random/socket.io", wait_timeout=30)
+        client.on(socket["event"], answers.put_nowait, namespace=socket["namespace"])
+        client.on("error", answers.put_nowait, namespace=socket["namespace"])
+        await client.connect(server.url, namespaces=[socket["namespace"]], transports=["websocket"],
+                             socketio_path=socket["path"], wait_timeout=30)
         try:
-            await client.emit("update_request", {"data": dog, "id": "frame-1"}, namespace="/query")
+            await client.emit(socket["emit"], {"data": payload, "id": "frame-1"}, namespace=socket["namespace"])
             return await asyncio.wait_for(answers.get(), 120)
         finally:
             await client.disconnect()
