@@ -417,7 +417,13 @@ class Entry(Strict):
         """Why Ray Serve cannot run this entry, or None when it can: the one rule the runtime's status (GET /)
         and the generator's plan (RayService or Docker-only) share."""
         if self.serving is None:
-            return "Docker-only entry: no serving section"
+            if not self.tag:
+                return ("Docker-only entry (no serving section) without an image tag: add its image's tag or a "
+                        "serving section")
+            ports = self.options.container_ports()
+            publish = f"{self.port}:{ports[0][0] if ports else self.port}"
+            return (f"Docker-only entry: run its image {self.tag} with Docker (docker run -p {publish} {self.tag}, "
+                    f"port {self.port}); runway-models serve has no Docker engine (the Helm release deploys it)")
         if not is_built(self.serving.implementation):
             return f"implementation {self.serving.implementation!r} is not built yet"
         return None
