@@ -289,7 +289,8 @@ class Hosted(Strict):
 
     public: bool = Field(False, description="answer /v1 without a token. Otherwise the model is private: a token "
                          "must be configured for it (RUNWAY_TOKEN_<NAME>, a file <name> in RUNWAY_TOKENS_DIR, or "
-                         "the chart's hosted.tokens Secret) and every /v1 request must carry it as a Bearer token")
+                         "the Secret named by the chart's hosted.tokensSecret) and every /v1 request must carry it "
+                         "as a Bearer token")
     protect_original_routes: bool = Field(False, description="also require the token on the catalog's own query "
                                           "route and socket.io namespace (they are open by default, as the "
                                           "original's were)")
