@@ -289,7 +289,8 @@ class Hosted(Strict):
 
     public: bool = Field(False, description="answer /v1 without a token. Otherwise the model is private: a token "
                          "must be configured for it (RUNWAY_TOKEN_<NAME>, a file <name> in RUNWAY_TOKENS_DIR, or "
-                         "the chart's hosted.tokens Secret) and every /v1 request must carry it as a Bearer token")
+                         "the Secret named by the chart's hosted.tokensSecret) and every /v1 request must carry it "
+                         "as a Bearer token")
     protect_original_routes: bool = Field(False, description="also require the token on the catalog's own query "
                                           "route and socket.io namespace (they are open by default, as the "
                                           "original's were)")
@@ -417,7 +418,13 @@ class Entry(Strict):
         """Why Ray Serve cannot run this entry, or None when it can: the one rule the runtime's status (GET /)
         and the generator's plan (RayService or Docker-only) share."""
         if self.serving is None:
-            return "Docker-only entry: no serving section"
+            if not self.tag:
+                return ("Docker-only entry (no serving section) without an image tag: add its image's tag or a "
+                        "serving section")
+            ports = self.options.container_ports()
+            publish = f"{self.port}:{ports[0][0] if ports else self.port}"
+            return (f"Docker-only entry: run its image {self.tag} with Docker (docker run -p {publish} {self.tag}, "
+                    f"port {self.port}); runway-models serve has no Docker engine (the Helm release deploys it)")
         if not is_built(self.serving.implementation):
             return f"implementation {self.serving.implementation!r} is not built yet"
         return None

@@ -3,8 +3,8 @@
 Where tokens come from, per model (several tokens per model are allowed, separated by whitespace, so one can be
 rotated while the old one still works):
 - the environment variable `RUNWAY_TOKEN_<NAME>` (the name upper-cased, `-` as `_`): local use;
-- a file named `<name>` in the folder `RUNWAY_TOKENS_DIR`: the chart mounts its `hosted.tokens` Secret there,
-  one key per model.
+- a file named `<name>` in the folder `RUNWAY_TOKENS_DIR`: the chart mounts there the existing Secret named by
+  its value `hosted.tokensSecret`, one key per model.
 Only SHA-256 digests are kept; a presented token is hashed and compared to every digest in constant time, so
 neither its length nor a matching prefix shows in the timing. Tokens are never logged or echoed.
 """
@@ -64,8 +64,8 @@ class TokenStore:
             if public:
                 return
             raise Forbidden(f"model {name} is private and no token is configured for it; the operator sets "
-                            f"{token_env_name(name)} (or the file {name} in {TOKENS_DIR_ENV}, the chart's "
-                            f"hosted.tokens), or marks it serving.hosted.public")
+                            f"{token_env_name(name)} (or the file {name} in {TOKENS_DIR_ENV}: the chart's "
+                            f"value hosted.tokensSecret names that Secret), or marks it serving.hosted.public")
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != BEARER or not token.strip():
             raise Unauthorized(f"model {name} is private: send Authorization: Bearer <token>")

@@ -10,7 +10,7 @@ import pytest
 
 from deploy.generate import render
 from deploy.validate import validate_objects
-from tests.helpers.deploy import EVERYTHING, KUBE_VERSION, merged, nginx_rewrite, render_chart
+from tests.helpers.deploy import EVERYTHING, IM2TXT_DOCKER_ONLY, KUBE_VERSION, merged, nginx_rewrite, render_chart
 from tests.helpers.paths import MODELS_JSON
 
 
@@ -36,7 +36,7 @@ def test_each_docker_only_entry_runs_its_own_image_in_the_release(kuberay_dir, d
                                for name in ("docker-gpu", "im2txt")]
     im2txt = objects[("Deployment", "im2txt")]
     assert im2txt["metadata"]["name"] == "runway-models-im2txt"
-    assert im2txt["metadata"]["annotations"] == {"runway-models/docker-only": "Docker-only entry: no serving section"}
+    assert im2txt["metadata"]["annotations"] == {"runway-models/docker-only": IM2TXT_DOCKER_ONLY}
     container = im2txt["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "runway/im2txt:cpu"                    # tag
     assert container["ports"] == [{"name": "http", "containerPort": 33000, "protocol": "TCP"}]  # ExposedPorts

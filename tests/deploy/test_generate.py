@@ -13,7 +13,7 @@ from deploy import DeployError
 from deploy.generate import generate
 from deploy.cli import add_parser, main
 from deploy.output import MARKER
-from tests.helpers.deploy import tree, with_docker_gpu
+from tests.helpers.deploy import IM2TXT_DOCKER_ONLY, tree, with_docker_gpu
 from tests.helpers.paths import MODELS_JSON
 
 
@@ -29,8 +29,7 @@ def test_all_targets(tmp_path):
         "kuberay/rayservice.yaml", "kuberay/services.yaml", "kuberay/networkpolicy.yaml", "kuberay/docker-models.yaml",
         *(f"standalone/{n}.yaml" for n in ("im2txt", "openpose", "yolo", "object-detection", "movenet", "densecap")),
     }
-    docker_only = "Docker-only entry: no serving section"
-    assert result.skipped == [("im2txt", docker_only)]  # densecap is served (not_available until its weights)
+    assert result.skipped == [("im2txt", IM2TXT_DOCKER_ONLY)]  # densecap is served (not_available until its weights)
     assert any("KubeRay 1.7.0 CRD" in note for note in result.notes)
     header = (out / "kuberay/rayservice.yaml").read_text().splitlines()[:5]
     assert any("Docker-only entries" in line and "im2txt" in line and "densecap" not in line for line in header)

@@ -33,7 +33,10 @@ def test_runtime_status_and_plan_agree_on_servable_entries_and_gpus(write_catalo
         assert model.gpu == (asked > 0), model.entry.name
     if edit:
         assert not any(m.gpu for m in plan.served if m.entry.name in ("yolo", "movenet"))
-        assert runtime_unservable["object-detection"] == "Docker-only entry: no serving section"
+        assert runtime_unservable["object-detection"] == (
+            "Docker-only entry: run its image runway/tf-object-detection:gpu with Docker (docker run -p 33400:33000 "
+            "runway/tf-object-detection:gpu, port 33400); runway-models serve has no Docker engine (the Helm release "
+            "deploys it)")
 
 
 def test_the_chart_spells_no_path_port_or_name_the_runtime_owns():

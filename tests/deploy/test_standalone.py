@@ -10,7 +10,7 @@ import yaml
 from deploy.generate import render
 from deploy.serve_config import validate_serve_config
 from deploy.validate import validate_objects
-from tests.helpers.deploy import KUBE_VERSION, with_docker_gpu
+from tests.helpers.deploy import IM2TXT_DOCKER_ONLY, KUBE_VERSION, with_docker_gpu
 from tests.helpers.paths import MODELS_JSON
 
 
@@ -61,8 +61,7 @@ def test_docker_only_entry_runs_its_own_image(kuberay_dir, raw_catalog):
     assert set(objects) == {"Deployment", "Service", "NetworkPolicy"}
     assert validate_objects(list(objects.values()), KUBE_VERSION, kuberay_dir).problems == []
     deployment = objects["Deployment"]
-    assert deployment["metadata"]["annotations"]["runway-models/docker-only"] == \
-        "Docker-only entry: no serving section"
+    assert deployment["metadata"]["annotations"]["runway-models/docker-only"] == IM2TXT_DOCKER_ONLY
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "runway/im2txt:cpu"
     assert container["ports"] == [{"name": "http", "containerPort": 33000, "protocol": "TCP"}]  # ExposedPorts

@@ -15,6 +15,10 @@ from deploy.settings import deep_merge
 from tests.helpers.paths import REPO
 
 CHART = REPO / "deploy" / "helm" / "runway-models"
+#: Why im2txt of models.json is Docker-only, as GET / says and the chart's annotation records (Entry.unservable_reason)
+IM2TXT_DOCKER_ONLY = ("Docker-only entry: run its image runway/im2txt:cpu with Docker (docker run -p 33100:33000 "
+                      "runway/im2txt:cpu, port 33100); runway-models serve has no Docker engine (the Helm release "
+                      "deploys it)")
 KUBE_VERSION = "1.33"
 RELEASE = "runway-models"
 #: Values that switch every optional object on and move most knobs off their defaults.

@@ -45,6 +45,17 @@ def test_original_im2txt_entry_validates_unchanged():
     assert entry.inputs == ["Image", "Video"]
 
 
+def test_docker_only_reason_says_what_to_do():
+    """GET / lists a Docker-only entry as not_available with this reason: the image, the docker run line (the
+    original's host port and the container's exposed port) and that the local server runs no containers."""
+    reason = parse_catalog([ORIGINAL]).entries[0].unservable_reason
+    assert reason.startswith("Docker-only entry: run its image runway/im2txt:latest with Docker")
+    assert "docker run -p 33100:33000 runway/im2txt:latest" in reason and "no Docker engine" in reason
+    untagged = copy.deepcopy(ORIGINAL)
+    del untagged["tag"]
+    assert "without an image tag" in parse_catalog([untagged]).entries[0].unservable_reason
+
+
 @pytest.mark.parametrize("field, written, normal", [
     (("query", "http", "route"), "/query_once", "/query_once"),
     (("query", "http", "method"), "Post", "POST"),

@@ -135,6 +135,7 @@ def test_catalog_listing_readiness_and_descriptions(server):
         assert listing[name]["status"]["state"] == "ready", listing[name]["status"]
     assert listing["yolo"]["output_schema"]["title"].startswith("QueryResponse")
     assert listing["im2txt"]["status"]["state"] == "not_available"
+    assert "docker run -p 33100:33000 runway/im2txt:cpu" in listing["im2txt"]["status"]["detail"]  # what to do
     # Served, but its released checkpoint is not on this machine (download_on_load false): the replica says why.
     densecap = listing["densecap"]["status"]
     assert densecap["state"] == "not_available" and DENSECAP_FILE in densecap["detail"], densecap

@@ -45,6 +45,7 @@ def test_private_without_a_token_is_403_and_public_is_a_choice():
     with pytest.raises(Forbidden) as caught:
         store.check("movenet", False, None)
     assert caught.value.status == 403 and "RUNWAY_TOKEN_MOVENET" in caught.value.detail
+    assert "hosted.tokensSecret" in caught.value.detail  # the chart's value, as values.yaml names it
     store.check("movenet", True, None)  # public: no token needed
 
 

@@ -179,15 +179,30 @@ async function sendFile(file) {
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify({ data: model.http.format + base64, id: file.name }),
     });
-    body = await response.json();
+    body = await readJson(response);
   } catch (err) {
     return showError($("error"), `${model.http.path}: ${err.message}`);
   }
   const latency = performance.now() - started;
-  if (!response.ok) return showError($("error"), `${response.status} ${body.error}: ${body.detail}`);
+  if (!response.ok) {
+    // Our server answers errors in JSON; a proxy in front (a 413 for a large file, a 502) may answer HTML.
+    return showError($("error"), body && body.error ? `${response.status} ${body.error}: ${body.detail}`
+      : `${response.status} ${response.statusText || "error"}: ${model.http.path} answered no JSON`);
+  }
+  if (!body) return showError($("error"), `${model.http.path}: the answer is not JSON`);
   const image = await createImageBitmap(file);
   showAnswer(body, image, latency);
   image.close();
+}
+
+// The body as JSON, or null when it is not JSON (an error page of a proxy).
+async function readJson(response) {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
 }
 
 function readBase64(file) {

@@ -1,6 +1,7 @@
 // Draws a model's answer over its image and lists it in words. The answer's shape decides what is drawn, not
 // the model's name, so any family answering with these fields is shown: `detections` (boxes), `people`
-// (OpenPose: keypoints and the limbs it found), `keypoints` (MoveNet: one pose), `captions` (im2txt).
+// (OpenPose: keypoints and the limbs it found), `keypoints` (MoveNet: one pose), `captions` (im2txt), `regions`
+// (DenseCap: boxes, each with its caption).
 
 // Saturated hues that stand out on photos, far apart for neighbouring indexes (the golden angle); a class keeps
 // its colour from frame to frame.
@@ -25,12 +26,18 @@ export function drawAnswer(ctx, result) {
   (result.people || []).forEach((person, i) => drawPose(ctx, person.keypoints, person.limbs, colorOf(i), line));
   if (result.keypoints) drawPose(ctx, result.keypoints, COCO_BONES, colorOf(0), line);
   if (result.captions && result.captions.length) label(ctx, result.captions[0].text, 0, 0, "#000", line);
+  // A region has no class: each gets its own colour by rank; best drawn last, as boxes above.
+  const regions = result.regions || [];
+  for (let i = regions.length - 1; i >= 0; i--) {
+    const { box, caption } = regions[i];
+    drawBox(ctx, { label: caption, box }, colorOf(i), line);
+  }
 }
 
 function drawBox(ctx, { label: name, score, box }, color, line) {
   ctx.strokeStyle = color;
   ctx.strokeRect(box.x1, box.y1, box.x2 - box.x1, box.y2 - box.y1);
-  label(ctx, `${name} ${score.toFixed(2)}`, box.x1, box.y1, color, line);
+  label(ctx, score == null ? name : `${name} ${score.toFixed(2)}`, box.x1, box.y1, color, line);
 }
 
 function drawPose(ctx, keypoints, bones, color, line) {
@@ -71,6 +78,8 @@ export function describeAnswer(result) {
     lines.push({ text: `pose: ${found} of ${Object.keys(result.keypoints).length} keypoints`, color: colorOf(0) });
   }
   for (const c of result.captions || []) lines.push({ text: `${c.text} (log p ${c.log_prob.toFixed(2)})` });
+  (result.regions || []).forEach((r, i) => lines.push({
+    text: `${r.caption} (score ${r.score.toFixed(2)})`, color: colorOf(i) }));
   if (!lines.length) lines.push({ text: "nothing found" });
   return lines;
 }
