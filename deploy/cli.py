@@ -37,8 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="one value, e.g. monitoring.serviceMonitor.enabled=true (repeatable)")
     parser.add_argument("--kube-version", default=DEFAULT_KUBE_VERSION,
                         help=f"Kubernetes version to validate against (>= 1.30; default {DEFAULT_KUBE_VERSION})")
-    parser.add_argument("--schemas", metavar="DIR", help="folder with KubeRay 1.7.0 CRDs (default: "
-                        "$RUNWAY_KUBERAY_SCHEMAS, $RUNWAY_SHARED/schemas/kuberay-v1.7.0, ../shared/...)")
+    parser.add_argument("--schemas", metavar="DIR", help="folder with KubeRay 1.7.0's RayService CRD (default: "
+                        "$RUNWAY_KUBERAY_SCHEMAS, else the copy in deploy/schemas/)")
     parser.add_argument("--require-crd", action="store_true", help="fail when the KubeRay CRDs are not found")
     parser.set_defaults(func=run)
     return parser

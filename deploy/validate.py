@@ -30,8 +30,10 @@ from deploy.extra_schemas import SCHEMAS
 from deploy.serve_config import validate_serve_config
 
 MIN_KUBE_VERSION = (1, 30)
-CRD_FILES = {("ray.io/v1", "RayService"): "ray.io_rayservices.yaml",
-             ("ray.io/v1", "RayCluster"): "ray.io_rayclusters.yaml"}
+#: The generator's only custom resource with a CRD offline (it writes no RayCluster of its own).
+CRD_FILES = {("ray.io/v1", "RayService"): "ray.io_rayservices.yaml"}
+#: KubeRay's CRD for it, a trimmed copy shipped as package data (see its SOURCE.md).
+PACKAGED_SCHEMAS = Path(__file__).resolve().parent / "schemas" / f"kuberay-v{KUBERAY_VERSION}"
 RAYSERVICE_UPGRADE_TYPES = {"NewCluster", "NewClusterWithIncrementalUpgrade", "None"}
 DNS1035_KINDS = {"Service", "RayService"}
 
@@ -43,14 +45,9 @@ class Report:
 
 
 def find_kuberay_schemas(explicit: str | Path | None = None) -> Path | None:
-    """The folder holding KubeRay's CRDs: explicit, $RUNWAY_KUBERAY_SCHEMAS, $RUNWAY_SHARED/schemas/kuberay-1.7.0,
-    or ../shared beside the repository."""
-    candidates = [explicit, os.environ.get("RUNWAY_KUBERAY_SCHEMAS")]
-    sub = Path("schemas") / f"kuberay-v{KUBERAY_VERSION}"
-    if os.environ.get("RUNWAY_SHARED"):
-        candidates.append(Path(os.environ["RUNWAY_SHARED"]) / sub)
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / sub)
-    for candidate in candidates:
+    """The folder holding KubeRay's CRDs: explicit, $RUNWAY_KUBERAY_SCHEMAS, or the copy shipped in this package
+    (`PACKAGED_SCHEMAS`, see its SOURCE.md); None when none of them holds the RayService CRD."""
+    for candidate in (explicit, os.environ.get("RUNWAY_KUBERAY_SCHEMAS"), PACKAGED_SCHEMAS):
         if candidate and (Path(candidate) / CRD_FILES[("ray.io/v1", "RayService")]).is_file():
             return Path(candidate)
     return None
