@@ -1,12 +1,15 @@
 """Every fixed number and name rule of the generator, once. The chart's side of the same facts lives in
-`helm/runway-models/templates/_helpers.tpl` (ports, the name limit) and in values generated from `settings.py`;
-tests/deploy/test_chart.py checks the rendered chart against these.
+`helm/runway-models/templates/_helpers.tpl` (ports) and in values generated from `settings.py`;
+tests/deploy/test_chart.py checks the rendered chart against these. The RayService name limit is the chart's alone.
 
 Patterns are strings (pydantic fields and JSON Schemas take them as they are); `names.py` compiles them.
 """
 
 from __future__ import annotations
 
+import re
+
+from deploy.chart import CHART_DIR
 from serve.catalog import NAME_PATTERN
 
 #: Ray's own ports the pods expose or admit (Ray's defaults; the settable ones are values: serve.*).
@@ -15,8 +18,10 @@ CLIENT_PORT = 10001
 DASHBOARD_AGENT_PORT = 52365
 FIXED_RAY_PORTS = {GCS_PORT: "Ray's GCS", CLIENT_PORT: "the Ray client", DASHBOARD_AGENT_PORT: "Ray's dashboard agent"}
 
-#: KubeRay rejects longer RayService names (53 for a RayCluster, minus the 6 it appends).
-MAX_RAYSERVICE_NAME = 47
+#: KubeRay rejects longer RayService names (53 for a RayCluster, minus the 6 it appends). The chart alone checks it
+#: (`runway-models.rayServiceName`) and defines the number; read here for the values' documentation.
+MAX_RAYSERVICE_NAME = int(re.search(r'define "runway-models\.maxRayServiceName" -}}(\d+){{',
+                                    (CHART_DIR / "templates" / "_helpers.tpl").read_text())[1])
 #: Kubernetes object names and labels.
 MAX_LABEL = 63
 MAX_SUBDOMAIN = 253

@@ -23,7 +23,6 @@ import kubernetes_validate
 import yaml
 
 from deploy import names
-from deploy.constants import MAX_RAYSERVICE_NAME
 from deploy.crd import validate_custom_resource
 from deploy.defaults import DEFAULT_KUBE_VERSION, KUBERAY_VERSION
 from deploy.extra_schemas import SCHEMAS
@@ -132,11 +131,9 @@ def _templates(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def kuberay_rules(obj: dict[str, Any], kube_version: str) -> list[str]:
-    """What the KubeRay 1.7 operator checks on admission (utils/validation.go) and what it needs to work."""
+    """What the KubeRay 1.7 operator checks on admission (utils/validation.go) and what it needs to work. The name's
+    length is not checked here: the chart refuses a longer name before anything is rendered."""
     problems = []
-    name = obj["metadata"]["name"]
-    if len(name) > MAX_RAYSERVICE_NAME:
-        problems.append(f"metadata.name: {name!r} is longer than {MAX_RAYSERVICE_NAME} characters (KubeRay)")
     spec = obj.get("spec", {})
     strategy = (spec.get("upgradeStrategy") or {}).get("type")
     if strategy is not None and strategy not in RAYSERVICE_UPGRADE_TYPES:
