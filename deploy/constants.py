@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from deploy.chart import CHART_DIR
-from serve.catalog import NAME_PATTERN
+from serve.catalog import NAME_PATTERN, ROUTE_CHARS
 
 #: Ray's own ports the pods expose or admit (Ray's defaults; the settable ones are values: serve.*).
 GCS_PORT = 6379
@@ -39,9 +39,14 @@ HOSTNAME = rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$"
 OBJECT_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 LABEL_NAME = r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
-#: A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
+#: A Docker image tag, and a reference: [registry[:port]/]path[:tag][@digest], lower-case path.
+_TAG = r"[\w][\w.-]{0,127}"
+IMAGE_TAG = rf"^{_TAG}$"
 IMAGE_REF = (r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-             r"(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+             rf"(:{_TAG})?(@sha256:[0-9a-f]{{64}})?$")
+#: A path a model answers under (its HTTP route, socket.io path, /v1 and /v2 prefixes): the catalog's route
+#: characters after a leading slash.
+ROUTE_PATH = f"^/{ROUTE_CHARS}$"
 
 
 def optional(pattern: str) -> str:

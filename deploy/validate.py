@@ -27,6 +27,7 @@ from deploy.crd import validate_custom_resource
 from deploy.defaults import DEFAULT_KUBE_VERSION, KUBERAY_VERSION
 from deploy.extra_schemas import SCHEMAS
 from deploy.serve_config import validate_serve_config
+from serve.errors import location
 
 MIN_KUBE_VERSION = (1, 30)
 #: The generator's only custom resource with a CRD offline (it writes no RayCluster of its own).
@@ -75,8 +76,7 @@ def core_problems(obj: dict[str, Any], kube_version: str) -> list[str]:
     try:
         kubernetes_validate.validate(obj, kube_version, strict=True)
     except kubernetes_validate.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.path) or "(object)"
-        return [f"{where}: {exc.message[:300]} (Kubernetes {exc.version}, strict)"]
+        return [f"{location(exc.path)}: {exc.message[:300]} (Kubernetes {exc.version}, strict)"]
     except kubernetes_validate.SchemaNotFoundError as exc:
         return [f"no Kubernetes {kube_version} schema for {exc.kind} {exc.api_version}"]
     return []
@@ -182,7 +182,7 @@ def kuberay_rules(obj: dict[str, Any], kube_version: str) -> list[str]:
 
 def _structural(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     validator = jsonschema.validators.Draft7Validator(schema)
-    return [f"{'.'.join(str(p) for p in e.absolute_path) or '(object)'}: {e.message[:300]} (structural subset)"
+    return [f"{location(e.absolute_path)}: {e.message[:300]} (structural subset)"
             for e in validator.iter_errors(obj)]
 
 
