@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from deploy import constants as c
 from deploy.errors import DeployError
 from serve import __version__
-from serve.catalog import PUBLIC_CATALOG_PATHS, PUBLIC_CATALOG_PREFIXES, ModelName
+from serve.catalog import HOSTED_PREFIX, PUBLIC_CATALOG_PATHS, PUBLIC_CATALOG_PREFIXES, ModelName
 from serve.errors import field_problems, location
 from serve.protocols.v2_grpc import APPLICATION_METADATA, DEFAULT_GRPC_PORT, GRPC_SERVICE, SERVICER_FUNCTION
 from serve.registry import GPU_IMAGE_SUFFIX
@@ -102,8 +102,14 @@ class Weights(Strict):
 
 class HostedSettings(Strict):
     domain: str = Field("", pattern=c.optional(c.HOSTNAME),
-                        description="with httpRoute: each model also answers at <model>.<domain>/v1, Runway's "
-                                    "hosted URL form (the Gateway's listener must accept those names)")
+                        description="each model also answers at <model>.<domain>/v1, Runway's hosted URL form, "
+                                    "its /v1 rewritten to models[].hostedPath: with httpRoute one HTTPRoute per "
+                                    "model (the Gateway's listener must accept those names), with ingress and "
+                                    "ingress-nginx (ingress.nginxAnnotations) one Ingress per model (host rule, "
+                                    "regex rewrite; with ingress.tls its Secret must cover *.<domain>)")
+    prefix: str = Field(HOSTED_PREFIX, pattern=c.ROUTE_PATH,
+                        description="the path under <model>.<domain> that hosted.domain routes (serve.catalog); "
+                                    "fixed by the runtime")
     tokensSecret: str = Field("", pattern=c.optional(c.DNS1123_LABEL),
                               description="an existing Secret whose keys are model names and values their hosted "
                                           "API tokens (several separated by whitespace); mounted as files, "
@@ -406,7 +412,7 @@ class Settings(Strict):
                                           "built): each runs its own image, routed at /<name>/...")
     docker: DockerPods = Field(default_factory=DockerPods, description="pods of the Docker-only entries")
     hosted: HostedSettings = Field(default_factory=HostedSettings,
-                                   description="Runway's Hosted Models API (/<model>/v1): tokens")
+                                   description="Runway's Hosted Models API (/<model>/v1): host form, tokens")
     ingress: Ingress = Field(default_factory=Ingress, description="Ingress")
     httpRoute: HttpRoute = Field(default_factory=HttpRoute, description="Gateway API HTTPRoute")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="monitoring")

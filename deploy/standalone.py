@@ -27,6 +27,9 @@ from serve.catalog import HEALTH_PATH, READY_PATH, ROOT_PATH, Entry
 
 #: The chart's template for Docker-only entries, and the label naming an object's entry.
 DOCKER_TEMPLATE = "docker-models.yaml"
+#: The release's NetworkPolicy, and the names of the Ray proxies' container ports (the chart's proxyPorts).
+POLICY_TEMPLATE = "networkpolicy.yaml"
+PROXY_PORT_NAMES = ("serve", "grpc")
 MODEL_LABEL = "runway-models/model"
 #: Who manages stand-alone objects (`kubectl apply` of generated files, not Helm).
 GENERATOR = "runway-models-generate"
@@ -55,6 +58,10 @@ class ReleasePod:
     container: dict[str, Any]
     serve_config: dict[str, Any]
     gpu_image: str | None  # the GPU worker group's image (the CUDA build); None: the release has no GPU group
+    #: Who the release's NetworkPolicy admits to its proxies' ports from outside (the chart's servePeers: the
+    #: ingress controller with the Ingress, the Gateway with the HTTPRoute; empty with neither). None: the release
+    #: renders no NetworkPolicy (networkPolicy.enabled false).
+    serve_peers: list[dict[str, Any]] | None
 
     @classmethod
     def of(cls, chart: dict[str, list[dict[str, Any]]]) -> ReleasePod:
@@ -63,9 +70,10 @@ class ReleasePod:
         pod = cluster["headGroupSpec"]["template"]["spec"]
         gpu_images = [g["template"]["spec"]["containers"][0]["image"] for g in cluster.get("workerGroupSpecs", [])
                       if g["groupName"] == "gpu"]
+        container = pod["containers"][0]
         return cls(name=rayservice["metadata"]["name"], labels=rayservice["metadata"]["labels"], pod=pod,
-                   container=pod["containers"][0], serve_config=yaml.safe_load(rayservice["spec"]["serveConfigV2"]),
-                   gpu_image=gpu_images[0] if gpu_images else None)
+                   container=container, serve_config=yaml.safe_load(rayservice["spec"]["serveConfigV2"]),
+                   gpu_image=gpu_images[0] if gpu_images else None, serve_peers=_serve_peers(chart, container))
 
     def name_of(self, entry: Entry) -> str:
         return f"{self.name}-{entry.name}"
@@ -81,6 +89,19 @@ class ReleasePod:
 
     def meta(self, entry: Entry) -> dict[str, Any]:
         return {"name": self.name_of(entry), "labels": self.labels_of(entry)}
+
+
+def _serve_peers(chart: dict[str, list[dict[str, Any]]], head: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The peers of the release NetworkPolicy's rule for exactly its proxies' ports (the head's `serve` and `grpc`
+    container ports, the chart's proxyPorts): what the chart's servePeers helper rendered. The operator's rule
+    also names the Serve port, but beside the dashboard's; the metrics rule names only the metrics port."""
+    policies = [o for o in chart.get(POLICY_TEMPLATE, []) if o["kind"] == "NetworkPolicy"]
+    if not policies:
+        return None
+    proxy_ports = {p["containerPort"] for p in head["ports"] if p["name"] in PROXY_PORT_NAMES}
+    rules = [r for r in policies[0]["spec"].get("ingress", [])
+             if {p["port"] for p in r.get("ports", [])} == proxy_ports]
+    return rules[0]["from"] if rules else []
 
 
 def _gpu_scheduling(plan: Plan, gpus: int, resources: dict[str, Any]) -> dict[str, Any]:
@@ -132,9 +153,10 @@ def _network_policy(release: ReleasePod, entry: Entry, rules: list[dict[str, Any
                      "policyTypes": ["Ingress"], "ingress": rules}}
 
 
-def _peers(plan: Plan) -> list[dict[str, Any]]:
-    """Who may call a stand-alone app: the ingress peers and pods of the same namespace."""
-    return [*plan.settings.networkPolicy.ingressFrom, {"podSelector": {}}]
+def _peers(release: ReleasePod) -> list[dict[str, Any]]:
+    """Who may call a stand-alone app: whoever the release admits to its Serve port from outside (the chart's rule,
+    as rendered) and pods of the same namespace, as for the release's Docker-only entries."""
+    return [*(release.serve_peers or []), {"podSelector": {}}]
 
 
 def served_app(plan: Plan, entry: Entry, release: ReleasePod) -> list[dict[str, Any]]:
@@ -217,12 +239,13 @@ def served_app(plan: Plan, entry: Entry, release: ReleasePod) -> list[dict[str, 
     if low >= 2:
         objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": release.meta(entry),
                         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": release.selector(entry)}}})
-    objects.append(_network_policy(release, entry, [
-        {"from": _peers(plan), "ports": [{"protocol": "TCP", "port": port}
-                                         for port in (s.serve.port, *([s.grpc.port] if s.grpc.enabled else []))]},
-        *([{"from": s.networkPolicy.metricsFrom, "ports": [{"protocol": "TCP", "port": s.serve.metricsPort}]}]
-          if s.networkPolicy.metricsFrom else []),
-    ]))
+    if release.serve_peers is not None:
+        objects.append(_network_policy(release, entry, [
+            {"from": _peers(release), "ports": [{"protocol": "TCP", "port": port} for port in
+                                                (s.serve.port, *([s.grpc.port] if s.grpc.enabled else []))]},
+            *([{"from": s.networkPolicy.metricsFrom, "ports": [{"protocol": "TCP", "port": s.serve.metricsPort}]}]
+              if s.networkPolicy.metricsFrom else []),
+        ]))
     return objects
 
 

@@ -4,14 +4,13 @@ models.json's im2txt runs on CPU; the GPU one is the fixture entry `docker-gpu` 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from deploy.generate import render
 from deploy.validate import validate_objects
-from tests.helpers.deploy import EVERYTHING, KUBE_VERSION, merged, render_chart
+from tests.helpers.deploy import EVERYTHING, KUBE_VERSION, merged, nginx_rewrite, render_chart
 from tests.helpers.paths import MODELS_JSON
 
 
@@ -52,17 +51,6 @@ def test_each_docker_only_entry_runs_its_own_image_in_the_release(kuberay_dir, d
     assert validate_objects(every, KUBE_VERSION, kuberay_dir, require_crd=True).problems == []
 
 
-def _nginx_rewrite(ingress: dict, request_path: str) -> tuple[str, str] | None:
-    """What ingress-nginx does with a regex path and rewrite-target /$2: (backend Service, path it receives)."""
-    target = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"]
-    for rule in ingress["spec"]["rules"][0]["http"]["paths"]:
-        match = re.match(rule["path"], request_path)
-        if match:
-            path = re.sub(r"\$(\d)", lambda m: match.group(int(m.group(1))), target)
-            return rule["backend"]["service"]["name"], path
-    return None
-
-
 def test_the_ingress_routes_docker_entries_at_their_name_with_the_prefix_stripped(docker_gpu_catalog):
     ingresses = {o["metadata"]["name"]: o for o in _kuberay(docker_gpu_catalog)["kuberay/ingress.yaml"]}
     assert sorted(ingresses) == ["runway-models", "runway-models-docker"]
@@ -72,10 +60,10 @@ def test_the_ingress_routes_docker_entries_at_their_name_with_the_prefix_strippe
     paths = docker["spec"]["rules"][0]["http"]["paths"]
     assert [(p["pathType"], p["backend"]["service"]["port"]["number"]) for p in paths] == \
         [("ImplementationSpecific", 33100), ("ImplementationSpecific", 33700)]
-    assert _nginx_rewrite(docker, "/im2txt/query_once") == ("runway-models-im2txt", "/query_once")
-    assert _nginx_rewrite(docker, "/im2txt") == ("runway-models-im2txt", "/")
-    assert _nginx_rewrite(docker, "/docker-gpu/socket.io/") == ("runway-models-docker-gpu", "/socket.io/")
-    assert _nginx_rewrite(docker, "/im2txtx/query_once") is None
+    assert nginx_rewrite(docker, "/im2txt/query_once") == ("runway-models-im2txt", "/query_once")
+    assert nginx_rewrite(docker, "/im2txt") == ("runway-models-im2txt", "/")
+    assert nginx_rewrite(docker, "/docker-gpu/socket.io/") == ("runway-models-docker-gpu", "/socket.io/")
+    assert nginx_rewrite(docker, "/im2txtx/query_once") is None
     # Served models keep their exact routes on the first Ingress: one address for every entry.
     served = [p["path"] for p in ingresses["runway-models"]["spec"]["rules"][0]["http"]["paths"]]
     assert "/yolo/query_once" in served and "/densecap/query_once" in served

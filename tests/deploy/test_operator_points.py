@@ -203,6 +203,17 @@ def test_cpu_standalone_app_still_rolls_and_autoscales(write_catalog):
     assert hpa["metrics"][0]["resource"]["name"] == "cpu"
 
 
+def test_gpu_docker_only_entry_recreates_instead_of_rolling(docker_gpu_catalog, kuberay_dir):
+    objects = cluster(docker_gpu_catalog)
+    gpu = one(objects, "Deployment", "runway-models-docker-gpu")["spec"]
+    assert gpu["strategy"] == {"type": "Recreate"} and gpu["replicas"] == 1
+    assert "strategy" not in one(objects, "Deployment", "runway-models-im2txt")["spec"]  # CPU: RollingUpdate
+    assert "HorizontalPodAutoscaler" not in {o["kind"] for o in objects}
+    # Its stand-alone file is the release's own objects: the same strategy.
+    assert standalone("docker-gpu", docker_gpu_catalog)["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
+    assert validate_objects(objects, KUBE_VERSION, kuberay_dir, require_crd=True).problems == []
+
+
 # --- 5. socket.io: WebSocket only where a model may run several replicas -------------------------------------------
 
 
@@ -324,6 +335,26 @@ def test_ingress_controller_is_admitted_only_with_the_ingress():
     on = one(cluster(values={"ingress": {"enabled": True}}), "NetworkPolicy", "runway-models")
     assert not admits(off, controller, "ingress-nginx", 8000)
     assert admits(on, controller, "ingress-nginx", 8000)
+
+
+def test_standalone_apps_admit_the_releases_serve_peers():
+    """A stand-alone app's policy takes the release's rule (the chart's servePeers) plus pods of its namespace."""
+    route = {"httpRoute": {"enabled": True, "parentRefs": [{"name": "gw", "namespace": "gateways"}]}}
+    proxy, controller = {"app": "gateway-proxy"}, {"app.kubernetes.io/name": "ingress-nginx"}
+    yolo = standalone("yolo", values=route)["NetworkPolicy"]
+    assert admits(yolo, proxy, "gateways", 8000)
+    assert not admits(yolo, controller, "ingress-nginx", 8000)  # the Ingress is off
+    assert admits(yolo, {"app": "client"}, RELEASE_NAMESPACE, 8000)
+    assert not admits(yolo, proxy, "gateways", 8080)  # metrics: networkPolicy.metricsFrom only
+    docker = one(cluster(values=route), "NetworkPolicy", "runway-models-im2txt")
+    assert yolo["spec"]["ingress"][0]["from"] == docker["spec"]["ingress"][0]["from"]
+    ingress = standalone("yolo", values={"ingress": {"enabled": True}})["NetworkPolicy"]
+    assert admits(ingress, controller, "ingress-nginx", 8000) and not admits(ingress, proxy, "gateways", 8000)
+    assert standalone("yolo")["NetworkPolicy"]["spec"]["ingress"][0]["from"] == [{"podSelector": {}}]
+    both = standalone("object-detection", values=EVERYTHING)["NetworkPolicy"]  # gRPC on, both routes in
+    for port in (9000, 9100):
+        assert admits(both, proxy, "gateways", port) and admits(both, controller, "ingress-nginx", port)
+    assert "NetworkPolicy" not in standalone("yolo", values={"networkPolicy": {"enabled": False}})
 
 
 # --- 7. one PodDisruptionBudget per group that keeps two pods or more ----------------------------------------------

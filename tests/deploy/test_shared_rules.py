@@ -37,13 +37,14 @@ def test_runtime_status_and_plan_agree_on_servable_entries_and_gpus(write_catalo
 
 
 def test_the_chart_spells_no_path_port_or_name_the_runtime_owns():
-    """The v2 prefix, the gRPC service, servicer function and default port reach the templates as values
+    """The v2 and hosted prefixes, the gRPC service, servicer function and default port reach the templates as values
     (catalogPrefixes, grpc.*) from serve.catalog and serve.protocols.v2_grpc, never as literals."""
-    from serve.catalog import V2_PATH
+    from serve.catalog import HOSTED_PREFIX, V2_PATH
     from serve.protocols.v2_grpc import DEFAULT_GRPC_PORT, GRPC_SERVICE, SERVICER_FUNCTION
     from tests.helpers.deploy import CHART
 
-    owned = [re.escape(V2_PATH) + r"(?![\w.-])", re.escape(GRPC_SERVICE), re.escape(SERVICER_FUNCTION),
+    owned = [re.escape(V2_PATH) + r"(?![\w.-])", r"(?<![\w.])" + re.escape(HOSTED_PREFIX) + r"(?![\w.-])",
+             re.escape(GRPC_SERVICE), re.escape(SERVICER_FUNCTION),
              rf"\b{DEFAULT_GRPC_PORT}\b"]
     for template in (CHART / "templates").iterdir():
         text = template.read_text()

@@ -5,6 +5,7 @@ objects."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,21 @@ def normalise(obj: dict[str, Any]) -> dict[str, Any]:
     if obj.get("kind") == "RayService":
         obj["spec"]["serveConfigV2"] = yaml.safe_load(obj["spec"]["serveConfigV2"])
     return obj
+
+
+def nginx_rewrite(ingress: dict[str, Any], request_path: str, host: str | None = None) -> tuple[str, str] | None:
+    """What ingress-nginx does with an Ingress of regex paths (use-regex) and a rewrite-target such as /$2, for a
+    request to `host` (None: a rule without one): (backend Service, path it receives), None when nothing matches."""
+    target = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"]
+    for rule in ingress["spec"]["rules"]:
+        if rule.get("host") != host:
+            continue
+        for path in rule["http"]["paths"]:
+            match = re.match(path["path"], request_path)
+            if match:
+                rewritten = re.sub(r"\$(\d)", lambda m: match.group(int(m.group(1))) or "", target)
+                return path["backend"]["service"]["name"], rewritten
+    return None
 
 
 def by_identity(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -144,6 +144,11 @@ Gateway's proxies when the HTTPRoute is on. A YAML list, empty when neither is o
 {{- end }}
 {{- end }}
 
+{{/* A served model's host in Runway's hosted URL form: <model>.<hosted.domain>. Context: dict root, model. */}}
+{{- define "runway-models.hostedHost" -}}
+{{- printf "%s.%s" .model.name .root.Values.hosted.domain }}
+{{- end }}
+
 {{/* Names of the Docker-only entries the RayService does not run. */}}
 {{- define "runway-models.dockerNames" -}}
 {{- $names := list }}
