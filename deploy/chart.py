@@ -5,6 +5,7 @@ computes its values (plan.py, helm_values.py) and reads back what Helm renders.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from deploy.errors import DeployError
 CHART_DIR = Path(__file__).resolve().parent / "helm" / "runway-models"
 #: The objects name no namespace (the templates leave it out): `kubectl apply -n` or `helm -n` decides.
 NAMESPACE = "default"
+#: How Helm reports a template's `fail`: the message (which names the values key) and where it was raised.
+_FAIL = re.compile(r"execution error at \((?P<where>[^)]*)\): (?P<message>.*)", re.S)
 
 
 def render_templates(values: dict[str, Any], release: str, namespace: str = NAMESPACE) -> dict[str, str]:
@@ -26,7 +29,9 @@ def render_templates(values: dict[str, Any], release: str, namespace: str = NAME
         with Chart.load(str(CHART_DIR)) as chart:
             return chart.render(values, name=release, namespace=namespace)
     except HelmError as exc:
-        raise DeployError([f"helm: {exc}"], str(CHART_DIR)) from None
+        failed = _FAIL.search(str(exc))
+        problem = f"{failed['message']} (chart: {failed['where']})" if failed else f"helm: {exc}"
+        raise DeployError([problem], str(CHART_DIR)) from None
 
 
 def rendered_objects(values: dict[str, Any], release: str) -> dict[str, list[dict[str, Any]]]:

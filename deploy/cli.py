@@ -1,8 +1,9 @@
 """`runway-models generate`: `serve.cli` hands the subcommand's arguments to `main` when it runs (the runtime
 never imports this package otherwise). Also runnable alone: `python -m deploy generate ...`.
 
-Importing this module needs nothing beyond the standard library; the generator's own dependencies (the `deploy`
-extra) are checked before it is imported, so a missing one is reported with what to install."""
+Importing this module needs nothing beyond the runtime's own dependencies; the generator's (the `deploy` extra)
+are checked before it is imported, so a missing one is reported with what to install (`serve.cli`'s hint, the one
+the runtime gives when this package itself is missing)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import logging
 import sys
 
 from deploy.defaults import DEFAULT_KUBE_VERSION, DEFAULT_RELEASE, TARGETS
+from serve.cli import DEPLOY_EXTRA_HINT
 
 #: Modules of the `deploy` extra (pyproject.toml) the generator imports.
 EXTRA_MODULES = ("kubernetes_validate", "jsonschema", "helm_python")
-INSTALL_HINT = "pip install 'runway-models[deploy]' (in a checkout: pip install -e '.[deploy]')"
 
 
 def missing_modules() -> list[str]:
@@ -37,8 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="one value, e.g. monitoring.serviceMonitor.enabled=true (repeatable)")
     parser.add_argument("--kube-version", default=DEFAULT_KUBE_VERSION,
                         help=f"Kubernetes version to validate against (>= 1.30; default {DEFAULT_KUBE_VERSION})")
-    parser.add_argument("--schemas", metavar="DIR", help="folder with KubeRay 1.7.0 CRDs (default: "
-                        "$RUNWAY_KUBERAY_SCHEMAS, $RUNWAY_SHARED/schemas/kuberay-v1.7.0, ../shared/...)")
+    parser.add_argument("--schemas", metavar="DIR", help="folder with KubeRay 1.7.0's RayService CRD (default: "
+                        "$RUNWAY_KUBERAY_SCHEMAS, else the copy in deploy/schemas/)")
     parser.add_argument("--require-crd", action="store_true", help="fail when the KubeRay CRDs are not found")
     parser.set_defaults(func=run)
     return parser
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     missing = missing_modules()
     if missing:
         print(f"error: runway-models generate needs the deploy extra ({', '.join(missing)} not installed): "
-              f"{INSTALL_HINT}", file=sys.stderr)
+              f"{DEPLOY_EXTRA_HINT}", file=sys.stderr)
         return 2
     from deploy.errors import DeployError
     from deploy.generate import generate

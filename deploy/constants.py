@@ -1,13 +1,16 @@
 """Every fixed number and name rule of the generator, once. The chart's side of the same facts lives in
-`helm/runway-models/templates/_helpers.tpl` (ports, the name limit) and in values generated from `settings.py`;
-tests/deploy/test_chart.py checks the rendered chart against these.
+`helm/runway-models/templates/_helpers.tpl` (ports) and in values generated from `settings.py`;
+tests/deploy/test_chart.py checks the rendered chart against these. The RayService name limit is the chart's alone.
 
 Patterns are strings (pydantic fields and JSON Schemas take them as they are); `names.py` compiles them.
 """
 
 from __future__ import annotations
 
-from serve.catalog import NAME_PATTERN
+import re
+
+from deploy.chart import CHART_DIR
+from serve.catalog import NAME_PATTERN, ROUTE_CHARS
 
 #: Ray's own ports the pods expose or admit (Ray's defaults; the settable ones are values: serve.*).
 GCS_PORT = 6379
@@ -15,8 +18,10 @@ CLIENT_PORT = 10001
 DASHBOARD_AGENT_PORT = 52365
 FIXED_RAY_PORTS = {GCS_PORT: "Ray's GCS", CLIENT_PORT: "the Ray client", DASHBOARD_AGENT_PORT: "Ray's dashboard agent"}
 
-#: KubeRay rejects longer RayService names (53 for a RayCluster, minus the 6 it appends).
-MAX_RAYSERVICE_NAME = 47
+#: KubeRay rejects longer RayService names (53 for a RayCluster, minus the 6 it appends). The chart alone checks it
+#: (`runway-models.rayServiceName`) and defines the number; read here for the values' documentation.
+MAX_RAYSERVICE_NAME = int(re.search(r'define "runway-models\.maxRayServiceName" -}}(\d+){{',
+                                    (CHART_DIR / "templates" / "_helpers.tpl").read_text())[1])
 #: Kubernetes object names and labels.
 MAX_LABEL = 63
 MAX_SUBDOMAIN = 253
@@ -34,9 +39,14 @@ HOSTNAME = rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$"
 OBJECT_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 LABEL_NAME = r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
-#: A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
+#: A Docker image tag, and a reference: [registry[:port]/]path[:tag][@digest], lower-case path.
+_TAG = r"[\w][\w.-]{0,127}"
+IMAGE_TAG = rf"^{_TAG}$"
 IMAGE_REF = (r"^([a-z0-9.-]+(:\d+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
-             r"(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+             rf"(:{_TAG})?(@sha256:[0-9a-f]{{64}})?$")
+#: A path a model answers under (its HTTP route, socket.io path, /v1 and /v2 prefixes): the catalog's route
+#: characters after a leading slash.
+ROUTE_PATH = f"^/{ROUTE_CHARS}$"
 
 
 def optional(pattern: str) -> str:

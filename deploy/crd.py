@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from serve.errors import location
+
 _INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _STRUCTURAL = ("properties", "additionalProperties", "items", "allOf", "anyOf", "oneOf", "not")
 
@@ -143,7 +145,6 @@ def validate_custom_resource(obj: dict[str, Any], crd_path: str | Path, version:
     defaulted = apply_defaults(source, copy.deepcopy(obj))
     problems = []
     for error in sorted(validator.iter_errors(defaulted), key=lambda e: list(map(str, e.absolute_path))):
-        where = ".".join(str(p) for p in error.absolute_path) or "(object)"
-        problems.append(f"{where}: {error.message[:300]}")
+        problems.append(f"{location(error.absolute_path)}: {error.message[:300]}")
     problems += [p.lstrip(".") for p in list_problems(source, defaulted)]
     return defaulted, problems

@@ -82,7 +82,7 @@ def render(catalog_path: str | Path, target: str = "all", standalone: str | None
     plan = make_plan(catalog, Path(catalog_path), release, settings)
     rendered = Rendered(plan=plan)
     chart_values = helm_values(plan, user_values)
-    chart = rendered_objects(chart_values, release) if target != "helm-values" else {}
+    chart = rendered_objects(chart_values, release)  # for helm-values too: the chart's own checks apply
     if target in ("serve-config", "all"):
         rendered.files["serve-config.yaml"] = [serve_config_of(chart)]
         rendered.headers["serve-config.yaml"] = _header(plan, "Ray Serve config (serve deploy / serve run format).")

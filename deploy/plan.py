@@ -17,7 +17,7 @@ from deploy.errors import DeployError
 from deploy.quantity import ceil_units, parse_quantity
 from deploy.serve_config import hosted_gateway_application, model_application
 from deploy import constants as c
-from deploy.constants import FIXED_RAY_PORTS, MAX_LABEL, MAX_RAYSERVICE_NAME, MAX_RELEASE
+from deploy.constants import FIXED_RAY_PORTS, MAX_LABEL, MAX_RELEASE
 from deploy.settings import DockerModel, DockerPort, ModelValues, Resources, Settings, settings_from
 from deploy.sizing import Capacity, Demand, pods_needed
 
@@ -129,9 +129,9 @@ def _settings_problems(release: str, settings: Settings) -> list[str]:
     if not names.is_dns1123_label(release) or len(release) > MAX_RELEASE:
         problems.append(f"release {release!r}: must be a DNS-1123 label of at most {MAX_RELEASE} characters")
     full = names.fullname(release, settings)
-    if len(full) > MAX_RAYSERVICE_NAME or not names.DNS1035_LABEL.match(full):
+    if not names.DNS1035_LABEL.match(full):  # its length limit is the chart's check (runway-models.rayServiceName)
         problems.append(f"values.fullnameOverride: object name {full!r} (from the release name) must be a DNS-1035 "
-                        f"label of at most {MAX_RAYSERVICE_NAME} characters (KubeRay's RayService limit)")
+                        f"label (a letter first)")
     ports = {"serve.port": settings.serve.port, "serve.metricsPort": settings.serve.metricsPort,
              "serve.dashboardPort": settings.serve.dashboardPort}
     if settings.grpc.enabled:

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from deploy import constants as c
 from deploy.errors import DeployError
 from serve import __version__
-from serve.catalog import HOSTED_PREFIX, NAME_PATTERN, PUBLIC_CATALOG_PATHS, PUBLIC_CATALOG_PREFIXES
-from serve.errors import field_problems
+from serve.catalog import HOSTED_PREFIX, PUBLIC_CATALOG_PATHS, PUBLIC_CATALOG_PREFIXES, ModelName
+from serve.errors import field_problems, location
 from serve.front import DEFAULT_FRONT, FRONTS
 from serve.protocols.v2_grpc import APPLICATION_METADATA, DEFAULT_GRPC_PORT, GRPC_SERVICE, SERVICER_FUNCTION
 from serve.registry import GPU_IMAGE_SUFFIX
@@ -75,8 +75,8 @@ def _res(cpu: str, memory: str, *, request_cpu: str | None = None) -> Resources:
 class Image(Strict):
     repository: str = Field("ghcr.io/runway-models/runway-models", pattern=r"^[^\s:@]+(:\d+)?[^\s:@]*$",
                             description="image built from deploy/Dockerfile (Ray + this package + weights)")
-    tag: str = Field("", pattern=r"^[\w][\w.-]{0,127}$|^$", description="image tag; empty: the chart's appVersion")
-    gpuTag: str = Field("", pattern=r"^[\w][\w.-]{0,127}$|^$",
+    tag: str = Field("", pattern=c.optional(c.IMAGE_TAG), description="image tag; empty: the chart's appVersion")
+    gpuTag: str = Field("", pattern=c.optional(c.IMAGE_TAG),
                         description=f"tag of the CUDA build (deploy/Dockerfile, CUDA base and torch) that the GPU "
                                     f"worker group and GPU stand-alone apps run; empty: the tag (or appVersion) "
                                     f"+ {GPU_IMAGE_SUFFIX!r}. The CPU build on a GPU node runs its models on CPU")
@@ -108,7 +108,7 @@ class HostedSettings(Strict):
                                     "model (the Gateway's listener must accept those names), with ingress and "
                                     "ingress-nginx (ingress.nginxAnnotations) one Ingress per model (host rule, "
                                     "regex rewrite; with ingress.tls its Secret must cover *.<domain>)")
-    prefix: str = Field(HOSTED_PREFIX, pattern=r"^/[A-Za-z0-9_./-]*$",
+    prefix: str = Field(HOSTED_PREFIX, pattern=c.ROUTE_PATH,
                         description="the path under <model>.<domain> that hosted.domain routes (serve.catalog); "
                                     "fixed by the runtime")
     tokensSecret: str = Field("", pattern=c.optional(c.DNS1123_LABEL),
@@ -241,11 +241,11 @@ _APPLICATION_SCHEMA = {
 
 
 class ModelValues(Strict):
-    name: str = Field(pattern=NAME_PATTERN, max_length=50, description="model name")
-    httpPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="the model's HTTP route, e.g. /yolo/query_once")
-    socketPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="socket.io path, e.g. /yolo/socket.io")
-    hostedPath: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", description="Hosted Models API prefix, e.g. /yolo/v1")
-    v2Path: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$",
+    name: ModelName = Field(description="model name")
+    httpPath: str = Field(pattern=c.ROUTE_PATH, description="the model's HTTP route, e.g. /yolo/query_once")
+    socketPath: str = Field(pattern=c.ROUTE_PATH, description="socket.io path, e.g. /yolo/socket.io")
+    hostedPath: str = Field(pattern=c.ROUTE_PATH, description="Hosted Models API prefix, e.g. /yolo/v1")
+    v2Path: str = Field(pattern=c.ROUTE_PATH,
                         description="the model's own Open Inference Protocol prefix (one hop), e.g. /yolo/v2")
     application: dict[str, Any] = Field(json_schema_extra=_APPLICATION_SCHEMA,
                                         description="the model's Ray Serve application (serve deploy format)")
@@ -264,7 +264,7 @@ class DockerPort(Strict):
 
 
 class DockerModel(Strict):
-    name: str = Field(pattern=NAME_PATTERN, max_length=50, description="catalog entry, routed at /<name>/...")
+    name: ModelName = Field(description="catalog entry, routed at /<name>/...")
     reason: str = Field(description="why Ray Serve does not run it")
     image: str = Field(min_length=1, description="the entry's `tag`: its own container image")
     ports: list[DockerPort] = Field(min_length=1, description="options.ExposedPorts (else `port`); the first is "
@@ -488,7 +488,7 @@ def rule_problems(values: dict[str, Any]) -> list[str]:
     from deploy.chart_files import values_schema
 
     validator = jsonschema.Draft7Validator(values_schema())
-    return [f"values.{'.'.join(str(p) for p in error.absolute_path)}: "
+    return [f"values.{location(error.absolute_path)}: "
             f"{error.schema.get('description', error.message) if 'then' in error.schema_path else error.message}"
             for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path))]
 

@@ -23,15 +23,17 @@ import kubernetes_validate
 import yaml
 
 from deploy import names
-from deploy.constants import MAX_RAYSERVICE_NAME
 from deploy.crd import validate_custom_resource
 from deploy.defaults import DEFAULT_KUBE_VERSION, KUBERAY_VERSION
 from deploy.extra_schemas import SCHEMAS
 from deploy.serve_config import validate_serve_config
+from serve.errors import location
 
 MIN_KUBE_VERSION = (1, 30)
-CRD_FILES = {("ray.io/v1", "RayService"): "ray.io_rayservices.yaml",
-             ("ray.io/v1", "RayCluster"): "ray.io_rayclusters.yaml"}
+#: The generator's only custom resource with a CRD offline (it writes no RayCluster of its own).
+CRD_FILES = {("ray.io/v1", "RayService"): "ray.io_rayservices.yaml"}
+#: KubeRay's CRD for it, a trimmed copy shipped as package data (see its SOURCE.md).
+PACKAGED_SCHEMAS = Path(__file__).resolve().parent / "schemas" / f"kuberay-v{KUBERAY_VERSION}"
 RAYSERVICE_UPGRADE_TYPES = {"NewCluster", "NewClusterWithIncrementalUpgrade", "None"}
 DNS1035_KINDS = {"Service", "RayService"}
 
@@ -43,14 +45,9 @@ class Report:
 
 
 def find_kuberay_schemas(explicit: str | Path | None = None) -> Path | None:
-    """The folder holding KubeRay's CRDs: explicit, $RUNWAY_KUBERAY_SCHEMAS, $RUNWAY_SHARED/schemas/kuberay-1.7.0,
-    or ../shared beside the repository."""
-    candidates = [explicit, os.environ.get("RUNWAY_KUBERAY_SCHEMAS")]
-    sub = Path("schemas") / f"kuberay-v{KUBERAY_VERSION}"
-    if os.environ.get("RUNWAY_SHARED"):
-        candidates.append(Path(os.environ["RUNWAY_SHARED"]) / sub)
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / sub)
-    for candidate in candidates:
+    """The folder holding KubeRay's CRDs: explicit, $RUNWAY_KUBERAY_SCHEMAS, or the copy shipped in this package
+    (`PACKAGED_SCHEMAS`, see its SOURCE.md); None when none of them holds the RayService CRD."""
+    for candidate in (explicit, os.environ.get("RUNWAY_KUBERAY_SCHEMAS"), PACKAGED_SCHEMAS):
         if candidate and (Path(candidate) / CRD_FILES[("ray.io/v1", "RayService")]).is_file():
             return Path(candidate)
     return None
@@ -79,8 +76,7 @@ def core_problems(obj: dict[str, Any], kube_version: str) -> list[str]:
     try:
         kubernetes_validate.validate(obj, kube_version, strict=True)
     except kubernetes_validate.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.path) or "(object)"
-        return [f"{where}: {exc.message[:300]} (Kubernetes {exc.version}, strict)"]
+        return [f"{location(exc.path)}: {exc.message[:300]} (Kubernetes {exc.version}, strict)"]
     except kubernetes_validate.SchemaNotFoundError as exc:
         return [f"no Kubernetes {kube_version} schema for {exc.kind} {exc.api_version}"]
     return []
@@ -135,11 +131,9 @@ def _templates(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def kuberay_rules(obj: dict[str, Any], kube_version: str) -> list[str]:
-    """What the KubeRay 1.7 operator checks on admission (utils/validation.go) and what it needs to work."""
+    """What the KubeRay 1.7 operator checks on admission (utils/validation.go) and what it needs to work. The name's
+    length is not checked here: the chart refuses a longer name before anything is rendered."""
     problems = []
-    name = obj["metadata"]["name"]
-    if len(name) > MAX_RAYSERVICE_NAME:
-        problems.append(f"metadata.name: {name!r} is longer than {MAX_RAYSERVICE_NAME} characters (KubeRay)")
     spec = obj.get("spec", {})
     strategy = (spec.get("upgradeStrategy") or {}).get("type")
     if strategy is not None and strategy not in RAYSERVICE_UPGRADE_TYPES:
@@ -188,7 +182,7 @@ def kuberay_rules(obj: dict[str, Any], kube_version: str) -> list[str]:
 
 def _structural(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     validator = jsonschema.validators.Draft7Validator(schema)
-    return [f"{'.'.join(str(p) for p in e.absolute_path) or '(object)'}: {e.message[:300]} (structural subset)"
+    return [f"{location(e.absolute_path)}: {e.message[:300]} (structural subset)"
             for e in validator.iter_errors(obj)]
 
 

@@ -25,6 +25,8 @@ from serve.errors import field_problems
 from serve.registry import GPU_FAMILIES, IMPLEMENTATIONS, family_of, is_built
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+#: A model's name, wherever one is declared (the catalog entry, the chart's values for it).
+ModelName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=50)]
 #: The catalog app's own routes (serve/catalog_app.py). Ingresses publish PUBLIC_CATALOG_PATHS; /metrics stays
 #: inside the cluster.
 ROOT_PATH, HEALTH_PATH, READY_PATH, METRICS_PATH = "/", "/healthz", "/readyz", "/metrics"
@@ -386,7 +388,7 @@ class Serving(Strict):
 class Entry(Strict):
     containerId: str = Field(min_length=1, description="original Docker container id")
     tag: str | None = Field(None, description="Docker image tag of the original container")
-    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=50)] = Field(
+    name: ModelName = Field(
         description="unique; the URL prefix /<name> and the Serve application name"
     )
     specs: Specs = Specs()

@@ -15,6 +15,7 @@ from pathlib import Path
 from serve.catalog import CatalogError, catalog_json_schema, load_catalog, weights_to_fetch
 from serve.front import DEFAULT_FRONT, FRONT_ENV, FRONTS
 
+#: What to install for `generate` (also deploy/cli.py's, when one of the extra's modules is missing).
 DEPLOY_EXTRA_HINT = "pip install 'runway-models[deploy]' (in a checkout: pip install -e '.[deploy]')"
 
 

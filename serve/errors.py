@@ -109,13 +109,18 @@ class Forbidden(ServeError):
     status, code = 403, "forbidden"
 
 
+def location(parts: Iterable[Any], empty: str = "(object)") -> str:
+    """An error's location (pydantic's `loc`, a JSON Schema error's path) as `a.b.0.c`; `empty` when it has none."""
+    return ".".join(str(part) for part in parts) or empty
+
+
 def field_problems(errors: Iterable[dict[str, Any]], prefix: str = "", skip: int = 0, empty: str = "(top level)",
                    show_input: bool = False) -> list[str]:
     """pydantic's errors as `prefix.a.b: message` lines: the one formatter for catalog, values, Serve config
     and request errors. `skip` drops leading location parts (FastAPI's "body"); `show_input` quotes the value."""
     lines = []
     for err in errors:
-        where = ".".join(str(part) for part in err["loc"][skip:]) or empty
+        where = location(err["loc"][skip:], empty)
         line = f"{prefix}{where}: {err['msg']}"
         if show_input:
             line += f" (got {err.get('input')!r:.80})"

@@ -1,5 +1,5 @@
-"""Fixtures for the deployment tests: the KubeRay CRDs from the shared folder (missing: the tests that validate
-KubeRay objects fail, not skip), and bad catalogs. Shared values and chart rendering: tests/helpers/deploy.py."""
+"""Fixtures for the deployment tests: the KubeRay CRD the generator ships, and bad catalogs. None needs the shared
+folder. Shared values and chart rendering: tests/helpers/deploy.py."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ from typing import Any, Callable
 
 import pytest
 
+from deploy.validate import PACKAGED_SCHEMAS, find_kuberay_schemas
 from tests.helpers.deploy import with_busy_cpu_pool, with_docker_gpu
 from tests.helpers.paths import MODELS_JSON
 
 
 @pytest.fixture(scope="session")
-def kuberay_dir(shared: Path) -> Path:
-    """For tests that validate KubeRay objects themselves. The generator finds the same folder on its own
-    ($RUNWAY_SHARED/schemas, set by tests/conftest.py) and says "CRDs not found" when it is missing; tests that
-    need nothing from the shared folder do not ask for it."""
-    folder = shared / "schemas" / "kuberay-v1.7.0"
-    if not (folder / "ray.io_rayservices.yaml").is_file():
-        pytest.fail(f"KubeRay 1.7.0 CRDs not found in {folder}", pytrace=False)
-    return folder
+def kuberay_dir() -> Path:
+    """For tests that validate KubeRay objects themselves: the CRD copy shipped in the deploy package, the one the
+    generator finds on its own (deploy/schemas/, see its SOURCE.md)."""
+    if find_kuberay_schemas(PACKAGED_SCHEMAS) != PACKAGED_SCHEMAS:
+        pytest.fail(f"the packaged KubeRay CRD is missing from {PACKAGED_SCHEMAS}", pytrace=False)
+    return PACKAGED_SCHEMAS
 
 
 @pytest.fixture(scope="session")

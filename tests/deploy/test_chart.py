@@ -172,6 +172,22 @@ def test_chart_refuses_what_kuberay_or_gateway_api_would(values, message):
         render_chart(values, release=RELEASE)
 
 
+@pytest.mark.parametrize("target", ["kuberay", "helm-values"])
+def test_the_name_limit_is_the_charts_and_generate_names_the_values_key(target, write_catalog, raw_catalog):
+    """KubeRay's RayService name limit is checked by the chart alone; generate reports its refusal as a problem that
+    names the values key (a one-entry catalog, so no stand-alone name is too long first)."""
+    from deploy import DeployError
+
+    catalog = write_catalog(entries=[e for e in raw_catalog if e["name"] == "yolo"])
+    release = "a" * (MAX_RAYSERVICE_NAME + 1 - len("-runway-models")) + "-runway-models"
+    with pytest.raises(DeployError) as caught:
+        render(catalog, target, release=release)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(f'values.fullnameOverride: the RayService name "{release}" is longer '
+                                               f"than {MAX_RAYSERVICE_NAME} characters")
+    assert render(catalog, target, release=release[1:]).files
+
+
 @pytest.mark.parametrize("values, key", [
     ({"ingress": {"tls": {"enabled": True}}}, "ingress.tls.secretName"),
     ({"httpRoute": {"enabled": True}}, "httpRoute.parentRefs"),

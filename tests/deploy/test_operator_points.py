@@ -232,7 +232,7 @@ def test_every_multi_replica_model_in_the_serve_config_is_websocket_only(write_c
     assert seen == {"openpose": False, "yolo": True, "object-detection": True, "movenet": False, "densecap": False}
 
 
-def test_polling_gets_a_json_400_from_the_real_engineio_app(shared):
+def test_polling_gets_a_json_400_from_the_real_engineio_app():
     """The ASGI app a replica serves, driven by httpx in process: a polling handshake on a multi-replica model is
     refused with JSON; the same handshake on a one-replica model is engine.io's own answer (200)."""
     import asyncio
@@ -404,10 +404,11 @@ def _weights_check_script() -> str:
 @pytest.mark.parametrize("weights, with_files, ok", [
     ("image", False, False), ("image", True, True), ("volume", False, True), ("baked", True, False),
 ])
-def test_the_image_build_fails_without_weights_unless_they_come_from_a_volume(weights, with_files, ok, shared,
-                                                                               tmp_path):
+def test_the_image_build_fails_without_weights_unless_they_come_from_a_volume(weights, with_files, ok, tmp_path,
+                                                                               request):
     assert 'ARG WEIGHTS=image' in DOCKERFILE
-    env = {**os.environ, "WEIGHTS": weights, "RUNWAY_SHARED": str(shared if with_files else tmp_path),
+    weights_root = request.getfixturevalue("shared") if with_files else tmp_path  # only these need real weights
+    env = {**os.environ, "WEIGHTS": weights, "RUNWAY_SHARED": str(weights_root),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     done = subprocess.run(["bash", "-c", _weights_check_script()], env=env, capture_output=True, text=True,
                           timeout=120)

@@ -49,7 +49,6 @@ def test_validates_against_the_kuberay_crd_with_defaults(rayservice, kuberay_dir
     (["spec", "rayClusterConfig", "authOptions", "mode"], "tokens", "is not one of"),
     (["spec", "upgradeStrategy", "type"], "Rolling", "upgradeStrategy.type"),
     (["metadata", "labels", "app.kubernetes.io/version"], "0.1.0 beta", "label value"),
-    (["metadata", "name"], "runway-models-with-a-name-far-too-long-for-kuberay-x", "47"),
     (["spec", "rayClusterConfig", "workerGroupSpecs", 0, "maxReplicas"], 0, "minReplicas"),
 ])
 def test_invalid_rayservices_are_rejected(rayservice, kuberay_dir, path, value, expected):

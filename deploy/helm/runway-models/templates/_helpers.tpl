@@ -3,8 +3,9 @@ Helpers. The chart alone lays out the objects; `runway-models generate` (deploy/
 models.json and renders this chart with Helm's engine.
 */}}
 
-{{/* Ray's own ports (Ray's defaults), and KubeRay's RayService name limit (53 for a RayCluster, minus the 6 it
-appends). deploy/constants.py holds the same numbers for the generator; tests/deploy/test_chart.py compares. */}}
+{{/* Ray's own ports (Ray's defaults): deploy/constants.py holds the same numbers for the generator;
+tests/deploy/test_chart.py compares. KubeRay's RayService name limit (53 for a RayCluster, minus the 6 it appends):
+checked here only (runway-models.rayServiceName); deploy/constants.py reads the number from this line. */}}
 {{- define "runway-models.gcsPort" -}}6379{{- end }}
 {{- define "runway-models.clientPort" -}}10001{{- end }}
 {{- define "runway-models.dashboardAgentPort" -}}52365{{- end }}
@@ -34,7 +35,7 @@ appends). deploy/constants.py holds the same numbers for the generator; tests/de
 {{- $name := include "runway-models.fullname" . }}
 {{- $max := include "runway-models.maxRayServiceName" . | int }}
 {{- if gt (len $name) $max }}
-{{- fail (printf "RayService name %q is longer than %d characters (KubeRay); set fullnameOverride" $name $max) }}
+{{- fail (printf "values.fullnameOverride: the RayService name %q is longer than %d characters (KubeRay's limit); set a shorter fullnameOverride or release name" $name $max) }}
 {{- end }}
 {{- $name }}
 {{- end }}
