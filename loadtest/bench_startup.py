@@ -21,6 +21,7 @@ import psutil
 
 from loadtest.servers import REPO, LocalServer, use_shared_folder
 from serve.catalog import load_catalog
+from serve.front import FRONTS
 
 PORT, METRICS_PORT = 18640, 18641
 
@@ -65,8 +66,9 @@ def one_answer_each(url: str, catalog_path: Path, image: Path) -> dict[str, int]
     return statuses
 
 
-def cold_start(catalog_path: Path, workdir: Path, image: Path) -> dict:
-    server = LocalServer(json.loads(catalog_path.read_text()), workdir, port=PORT, metrics_port=METRICS_PORT)
+def cold_start(catalog_path: Path, workdir: Path, image: Path, front: str | None = None) -> dict:
+    server = LocalServer(json.loads(catalog_path.read_text()), workdir, port=PORT, metrics_port=METRICS_PORT,
+                         front=front)
     started = time.monotonic()
     server.start()
     serving_s = time.monotonic() - started
@@ -102,12 +104,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--image", type=Path, default=None, help="default: shared/images/dog.jpg")
     parser.add_argument("--json", type=Path, default=REPO / "build" / "startup.json")
+    parser.add_argument("--front", choices=FRONTS, default=None, help="the served stack's front (serve/front.py; "
+                                                                      "default: the server's)")
     args = parser.parse_args()
     image = args.image or use_shared_folder() / "images" / "dog.jpg"
     runs = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory() as workdir:
-            run = cold_start(args.catalog.resolve(), Path(workdir), image)
+            run = cold_start(args.catalog.resolve(), Path(workdir), image, args.front)
         runs.append(run)
         print(f"run {i + 1}: 'serving' printed at {run['serving_s']} s, /readyz 200 at {run['readyz_200_s']} s; "
               f"models settled at {run['model_settled_s']}; answers {run['answers']}")
@@ -116,7 +120,7 @@ def main() -> None:
         for role, mib in run["pss_mib_after_answers"].items():
             print(f"    {role:32s} {mib:6d} MiB")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"catalog": str(args.catalog), "runs": runs}, indent=2))
+    args.json.write_text(json.dumps({"catalog": str(args.catalog), "front": args.front, "runs": runs}, indent=2))
     print(f"wrote {args.json}")
 
 

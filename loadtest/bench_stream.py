@@ -26,6 +26,7 @@ import socketio
 from loadtest.bench import cpu_busy_s, pct, raw_figures
 from loadtest.servers import REPO, LocalServer, use_shared_folder
 from serve.catalog import load_catalog
+from serve.front import FRONTS
 
 PORT, METRICS_PORT = 18650, 18651
 
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--streams", default="1,2,8")
     parser.add_argument("--image", type=Path, default=None, help="default: shared/images/dog.jpg")
     parser.add_argument("--json", type=Path, default=REPO / "build" / "stream.json")
+    parser.add_argument("--front", choices=FRONTS, default=None, help="the served stack's front (serve/front.py; "
+                                                                      "default: the server's)")
     args = parser.parse_args()
     image = args.image or use_shared_folder() / "images" / "dog.jpg"
     data = "data:image/jpeg;base64," + base64.b64encode(image.read_bytes()).decode()
@@ -90,7 +93,7 @@ def main() -> None:
     entry = load_catalog(REPO / "models.json").get(args.model)
     results = []
     with tempfile.TemporaryDirectory() as workdir, \
-            LocalServer(entries, Path(workdir), port=PORT, metrics_port=METRICS_PORT) as server:
+            LocalServer(entries, Path(workdir), port=PORT, metrics_port=METRICS_PORT, front=args.front) as server:
         for streams in [int(n) for n in args.streams.split(",")]:
             figures = run_streams(server.url, entry, data, streams, args.fps, args.seconds, model_s)
             results.append(figures)
@@ -101,7 +104,8 @@ def main() -> None:
                   f"({figures['age_p99_model_latencies']:.1f} model latencies); machine busy "
                   f"{figures['cpu_busy'] * 100:.0f} %")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": args.model, "raw_latency_ms": model_s * 1e3, "runs": results}, indent=2))
+    args.json.write_text(json.dumps({"model": args.model, "front": args.front, "raw_latency_ms": model_s * 1e3,
+                                     "runs": results}, indent=2))
     print(f"wrote {args.json}")
 
 

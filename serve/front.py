@@ -8,8 +8,10 @@
 
 What differs with HAProxy: our proxy middlewares (serve/protocols/proxy.py) are not on the path, so the replica
 wraps its own app in them (`replica_middlewares`); HAProxy's stats and Prometheus frontends bind every interface,
-which local mode rewrites to loopback (serve/local_only.py); HAProxy's own failures (no replica up) are Ray's
-plain-text 500.
+which local mode rewrites to loopback (serve/local_only.py); HAProxy's own failures (no replica to send to) are
+Ray's plain-text 500, which local mode replaces by our JSON 503 (`answer_haproxy_errors_in_json`); a request whose
+replica dies while answering is cut (the connection closes without an answer, which HTTP lets a client retry)
+where the Python proxy answered 503.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import os
 import socket
 
 FRONTS = ("python", "haproxy")
-DEFAULT_FRONT = "python"
+DEFAULT_FRONT = "haproxy"  # of `runway-models serve`; the chart keeps CHART_DEFAULT_FRONT
+#: No cluster here can prove HAProxy with KubeRay's probes and upgrades, so the chart keeps Ray's default until
+#: one does (docs/deploy.md, "The front").
+CHART_DEFAULT_FRONT = "python"
 FRONT_ENV = "RUNWAY_FRONT"  # `runway-models serve --front`'s default
 HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
 #: Ports HAProxy mode opens besides Serve's HTTP/gRPC ones: its stats page and Prometheus frontends, and the
@@ -70,3 +75,38 @@ def replica_middlewares(app):
     from serve.protocols.proxy_frames import FrameGate
 
     return ProxyErrors(FrameGate(app))
+
+
+def haproxy_error_response() -> bytes:
+    """What HAProxy answers when it has no replica to send a request to, or the replica died while answering:
+    the JSON 503 with Retry-After the Python proxy's middleware gives (serve/protocols/proxy_errors.py), as a raw
+    HTTP response for HAProxy's `errorfile` (Ray writes a plain-text 500 there)."""
+    import json
+    from http import HTTPStatus
+
+    from serve.protocols.proxy_errors import proxy_error
+
+    error = proxy_error(502, "")
+    body = json.dumps(error.body().model_dump()).encode()
+    headers = {**error.headers, "Content-Type": "application/json", "Content-Length": str(len(body)),
+               "Cache-Control": "no-cache", "Connection": "close"}
+    head = [f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def answer_haproxy_errors_in_json() -> None:
+    """In the process that writes HAProxy's config (Serve's HAProxyManager), replace Ray's error file by
+    `haproxy_error_response` once Ray has written it."""
+    from ray.serve._private import haproxy
+
+    original = haproxy.HAProxyApi._initialize_directories_and_error_files
+    if getattr(original, "_runway_json", False):
+        return
+
+    def with_json_errors(self) -> None:
+        original(self)
+        with open(self.cfg.error_file_path, "wb") as error_file:
+            error_file.write(haproxy_error_response())
+
+    with_json_errors._runway_json = True
+    haproxy.HAProxyApi._initialize_directories_and_error_files = with_json_errors

@@ -56,7 +56,8 @@ def bind_haproxy_to_loopback() -> None:
 def setup_worker() -> None:
     """Ray's worker_process_setup_hook in local mode (serve/local.py): runs in every Ray worker process, Serve's
     own actors included."""
-    from serve.front import haproxy_front
+    from serve.front import answer_haproxy_errors_in_json, haproxy_front
 
     if haproxy_front():
         bind_haproxy_to_loopback()
+        answer_haproxy_errors_in_json()

@@ -56,3 +56,33 @@ def test_the_patch_refuses_a_template_it_does_not_know(monkeypatch):
     monkeypatch.setattr(haproxy, "HAPROXY_CONFIG_TEMPLATE", "listen stats\n  bind *:8404\n")
     with pytest.raises(RuntimeError, match="template changed"):
         bind_haproxy_to_loopback()
+
+
+def test_haproxy_answers_its_own_failures_in_json_like_the_proxy(tmp_path, monkeypatch):
+    """The error file local mode gives HAProxy: a raw HTTP 503 with Retry-After and our JSON error body."""
+    import json
+
+    from ray.serve._private import haproxy
+
+    from serve.front import answer_haproxy_errors_in_json, haproxy_error_response
+
+    raw = haproxy_error_response()
+    head, body = raw.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    assert lines[0] == "HTTP/1.1 503 Service Unavailable" and headers["Retry-After"]
+    assert headers["Content-Type"] == "application/json" and int(headers["Content-Length"]) == len(body)
+    assert json.loads(body)["error"] == "model_unavailable"
+
+    class Api:  # what Ray's method reads and writes: cfg.error_file_path
+        class cfg:
+            error_file_path = str(tmp_path / "500.http")
+
+    def ray_writes_plain_text(self):
+        (tmp_path / "500.http").write_text("HTTP/1.1 500 Internal Server Error\r\n\r\nInternal Server Error")
+
+    monkeypatch.setattr(haproxy.HAProxyApi, "_initialize_directories_and_error_files", ray_writes_plain_text)
+    answer_haproxy_errors_in_json()
+    answer_haproxy_errors_in_json()  # once per process
+    haproxy.HAProxyApi._initialize_directories_and_error_files(Api())
+    assert (tmp_path / "500.http").read_bytes() == raw

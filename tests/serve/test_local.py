@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from loadtest.servers import REPO, LocalServer
+from serve.front import FRONTS
 from serve.supervisor import STOP_BUDGET_S
 
 pytestmark = pytest.mark.slow
@@ -24,9 +25,10 @@ def listening_sockets(pids: set[int]) -> list[tuple[int, str, int]]:
             if c.status == psutil.CONN_LISTEN and c.pid in pids]
 
 
-def test_serve_is_ready_loopback_only_and_stops_cleanly(tmp_path, shared):
+@pytest.mark.parametrize("front", FRONTS)
+def test_serve_is_ready_loopback_only_and_stops_cleanly(tmp_path, shared, front):
     server = LocalServer(json.loads((REPO / "models.json").read_text()), tmp_path, port=18300,
-                         metrics_port=18380, models=["yolo"]).start()
+                         metrics_port=18380, models=["yolo"], front=front).start()
     try:
         ready = server.wait_loaded()
         assert ready["ready"] is True and ready["models"]["yolo"]["state"] == "ready"
@@ -35,7 +37,10 @@ def test_serve_is_ready_loopback_only_and_stops_cleanly(tmp_path, shared):
         sockets = listening_sockets(family)
         ports = {port for _, _, port in sockets}
         assert {18300, 18380} <= ports
-        # every listener of the server and of Ray (GCS, raylet, agents, replicas' gRPC) is on loopback
+        front_process = {psutil.Process(pid).name() for pid, _, port in sockets if port == 18300}
+        assert ("haproxy" in front_process) == (front == "haproxy"), front_process
+        # every listener of the server and of Ray (GCS, raylet, agents, replicas' gRPC; with HAProxy, its stats,
+        # Prometheus and fallback-proxy listeners and the replicas' HTTP ports) is on loopback
         assert all(ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for _, ip, _ in sockets), sockets
     finally:
         code = server.stop()
