@@ -20,10 +20,10 @@ import os
 import socket
 
 FRONTS = ("python", "haproxy")
-DEFAULT_FRONT = "haproxy"  # of `runway-models serve`; the chart keeps CHART_DEFAULT_FRONT
-#: No cluster here can prove HAProxy with KubeRay's probes and upgrades, so the chart keeps Ray's default until
-#: one does (docs/deploy.md, "The front").
-CHART_DEFAULT_FRONT = "python"
+#: Not yet HAProxy: under overload (64 clients against one yolo replica) some clients got their connection reset
+#: instead of the JSON 503, since the replica refuses before reading the body and no proxy has buffered it
+#: (tests/serve/test_hostile_clients.py, overload, with --front haproxy). Until that holds, HAProxy is opt-in.
+DEFAULT_FRONT = "python"
 FRONT_ENV = "RUNWAY_FRONT"  # `runway-models serve --front`'s default
 HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
 #: Ports HAProxy mode opens besides Serve's HTTP/gRPC ones: its stats page and Prometheus frontends, and the
