@@ -11,7 +11,6 @@ import http.server
 import io
 import json
 import re
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,10 +21,9 @@ import pytest
 from PIL import Image, ImageOps
 
 from loadtest.servers import REPO, LocalServer
+from tests.helpers.browser import CHROMIUM, watched_page
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
-ARTIFACTS = REPO / "build" / "test-artifacts" / "playground"
 PORT, METRICS_PORT, WEIGHTS_PORT = 18430, 18431, 18434
 YOLO_WEIGHTS = "weights/yolo/yolo-fastest-1.1-xl.weights"
 VIDEO_SIZE, VIDEO_FPS, SECONDS_PER_PHOTO = (640, 480), 10, 2
@@ -149,15 +147,8 @@ def browser(tmp_path_factory, shared):
 
 @pytest.fixture
 def page(browser, request):
-    context = browser.new_context(viewport={"width": 1000, "height": 1000}, permissions=["camera"])
-    tab = context.new_page()
-    problems = []
-    tab.on("pageerror", lambda exc: problems.append(str(exc)))
-    yield tab
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
-    context.close()
-    assert not problems, f"uncaught errors in the page: {problems}"
+    with watched_page(browser, request.node.name, permissions=["camera"]) as tab:
+        yield tab
 
 
 def answers(page) -> list[str]:

@@ -16,9 +16,9 @@ import pytest
 import socketio
 
 from loadtest.servers import REPO, LocalServer
+from tests.helpers.browser import CHROMIUM, watched_page
+from tests.helpers.original_clients import original_payload
 from tests.models.densecap_files import write_checkpoint
-from tests.playground.test_browser import ARTIFACTS, CHROMIUM
-from tests.serve.test_server import original_payload
 
 pytestmark = pytest.mark.slow
 EXAMPLE = json.loads((REPO / "examples/densecap.json").read_text())[0]
@@ -135,15 +135,8 @@ def browser():
 
 @pytest.fixture
 def page(browser, request):
-    context = browser.new_context(viewport={"width": 1000, "height": 1000})
-    tab = context.new_page()
-    problems = []
-    tab.on("pageerror", lambda exc: problems.append(str(exc)))
-    yield tab
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
-    context.close()
-    assert not problems, f"uncaught errors in the page: {problems}"
+    with watched_page(browser, request.node.name) as tab:
+        yield tab
 
 
 def upload_dog(page, server, shared) -> None:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from loadtest.servers import REPO, LocalServer
 from tests.helpers.im2txt import WORDS, write_random_im2txt
+from tests.helpers.original_clients import original_payload
 
 pytestmark = pytest.mark.slow
 CATALOG = json.loads((REPO / "models.json").read_text())
@@ -378,11 +379,6 @@ def test_metrics_after_traffic(server, dog):
 
 ORIGINAL_CLIENT_CASES = [("yolo", "dog.jpg"), ("object-detection", "dog.jpg"), ("openpose", "p1.jpg"),
                          ("movenet", "p1.jpg")]
-
-
-def original_payload(model: dict, shared: Path, photo: str) -> str:
-    """What the original clients sent: the catalog's `format.data`, used verbatim, then base64 of the JPEG."""
-    return model["http"]["format"] + base64.b64encode((shared / "images" / photo).read_bytes()).decode()
 
 
 def assert_right_answer(name: str, result: dict) -> None:
