@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from loadtest.servers import REPO, LocalServer, use_shared_folder
+from loadtest.servers import REPO, LocalServer, add_front_option, use_shared_folder
 from serve.catalog import load_catalog
-from serve.front import FRONTS
 
 PORT, METRICS_PORT = 18640, 18641
 
@@ -104,8 +103,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--image", type=Path, default=None, help="default: shared/images/dog.jpg")
     parser.add_argument("--json", type=Path, default=REPO / "build" / "startup.json")
-    parser.add_argument("--front", choices=FRONTS, default=None, help="the served stack's front (serve/front.py; "
-                                                                      "default: the server's)")
+    add_front_option(parser)
     args = parser.parse_args()
     image = args.image or use_shared_folder() / "images" / "dog.jpg"
     runs = []

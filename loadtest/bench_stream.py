@@ -24,9 +24,8 @@ from pathlib import Path
 import socketio
 
 from loadtest.bench import cpu_busy_s, pct, raw_figures
-from loadtest.servers import REPO, LocalServer, use_shared_folder
+from loadtest.servers import REPO, LocalServer, add_front_option, use_shared_folder
 from serve.catalog import load_catalog
-from serve.front import FRONTS
 
 PORT, METRICS_PORT = 18650, 18651
 
@@ -82,8 +81,7 @@ def main() -> None:
     parser.add_argument("--streams", default="1,2,8")
     parser.add_argument("--image", type=Path, default=None, help="default: shared/images/dog.jpg")
     parser.add_argument("--json", type=Path, default=REPO / "build" / "stream.json")
-    parser.add_argument("--front", choices=FRONTS, default=None, help="the served stack's front (serve/front.py; "
-                                                                      "default: the server's)")
+    add_front_option(parser)
     args = parser.parse_args()
     image = args.image or use_shared_folder() / "images" / "dog.jpg"
     data = "data:image/jpeg;base64," + base64.b64encode(image.read_bytes()).decode()

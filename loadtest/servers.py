@@ -25,6 +25,14 @@ def use_shared_folder() -> Path:
     return shared
 
 
+def add_front_option(parser) -> None:
+    """`--front` of a benchmark that starts one served stack (serve/front.py)."""
+    from serve.front import FRONTS
+
+    parser.add_argument("--front", choices=FRONTS, default=None,
+                        help="the served stack's front (serve/front.py; default: the server's)")
+
+
 class LocalServer:
     def __init__(self, catalog: list[dict], workdir: Path, port: int = 18000, metrics_port: int = 18080,
                  models: list[str] | None = None, grpc_port: int | None = None, env: dict[str, str] | None = None,

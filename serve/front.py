@@ -81,17 +81,14 @@ def haproxy_error_response() -> bytes:
     """What HAProxy answers when it has no replica to send a request to, or the replica died while answering:
     the JSON 503 with Retry-After the Python proxy's middleware gives (serve/protocols/proxy_errors.py), as a raw
     HTTP response for HAProxy's `errorfile` (Ray writes a plain-text 500 there)."""
-    import json
     from http import HTTPStatus
 
-    from serve.protocols.proxy_errors import proxy_error
+    from serve.protocols.proxy_errors import error_messages, proxy_error
 
-    error = proxy_error(502, "")
-    body = json.dumps(error.body().model_dump()).encode()
-    headers = {**error.headers, "Content-Type": "application/json", "Content-Length": str(len(body)),
-               "Cache-Control": "no-cache", "Connection": "close"}
-    head = [f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}", *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    start, body = error_messages(proxy_error(502, ""), {"Cache-Control": "no-cache", "Connection": "close"})
+    head = [f"HTTP/1.1 {start['status']} {HTTPStatus(start['status']).phrase}",
+            *(f"{name.decode()}: {value.decode()}" for name, value in start["headers"])]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body["body"]
 
 
 def answer_haproxy_errors_in_json() -> None:

@@ -77,7 +77,8 @@ def start(settings: LocalSettings, catalog: Catalog) -> list[str]:
     ray.init(address="local", _node_ip_address="127.0.0.1" if local_only else None, include_dashboard=False,
              _metrics_export_port=settings.metrics_port, num_cpus=settings.num_cpus,
              logging_level=logging.WARNING, log_to_driver=True,
-             runtime_env={"worker_process_setup_hook": "serve.local_only.setup_worker"} if local_only else None)
+             runtime_env={"worker_process_setup_hook": "serve.local_only.setup_haproxy_worker"}
+             if local_only and settings.front == "haproxy" else None)
     grpc_options = None
     if settings.grpc_port:
         from ray.serve.config import gRPCOptions

@@ -53,11 +53,10 @@ def bind_haproxy_to_loopback() -> None:
     haproxy.HAPROXY_CONFIG_TEMPLATE = template
 
 
-def setup_worker() -> None:
-    """Ray's worker_process_setup_hook in local mode (serve/local.py): runs in every Ray worker process, Serve's
-    own actors included."""
-    from serve.front import answer_haproxy_errors_in_json, haproxy_front
+def setup_haproxy_worker() -> None:
+    """Ray's worker_process_setup_hook in local mode with the HAProxy front (serve/local.py): runs in every Ray
+    worker process, Serve's HAProxyManager among them."""
+    from serve.front import answer_haproxy_errors_in_json
 
-    if haproxy_front():
-        bind_haproxy_to_loopback()
-        answer_haproxy_errors_in_json()
+    bind_haproxy_to_loopback()
+    answer_haproxy_errors_in_json()

@@ -69,9 +69,9 @@ def test_haproxy_answers_its_own_failures_in_json_like_the_proxy(tmp_path, monke
     raw = haproxy_error_response()
     head, body = raw.split(b"\r\n\r\n", 1)
     lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    assert lines[0] == "HTTP/1.1 503 Service Unavailable" and headers["Retry-After"]
-    assert headers["Content-Type"] == "application/json" and int(headers["Content-Length"]) == len(body)
+    headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines[1:])}
+    assert lines[0] == "HTTP/1.1 503 Service Unavailable" and headers["retry-after"]
+    assert headers["content-type"] == "application/json" and int(headers["content-length"]) == len(body)
     assert json.loads(body)["error"] == "model_unavailable"
 
     class Api:  # what Ray's method reads and writes: cfg.error_file_path
