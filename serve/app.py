@@ -17,7 +17,7 @@ from ray import serve
 
 from serve.catalog import Entry, load_catalog
 from serve.errors import ServeError
-from serve.front import replica_middlewares
+from serve.front import haproxy_front, replica_middlewares
 from serve.local_only import bind_replica_grpc_to_loopback
 from serve.progress import ProgressReporter
 from serve.protocols.asgi import model_asgi_app
@@ -102,7 +102,7 @@ class ModelServer(GRPCInference):
     def __serve_build_asgi_app__(self):
         self.asgi = model_asgi_app(self.entry, self.runner, self.v2,
                                    routers=(hosted_router(self.entry, self.tokens, self.hosted),),
-                                   guard=self.original_routes_guard(), gate=self.admit)
+                                   guard=self.original_routes_guard(), gate=self.admit, drain_refused=haproxy_front())
         return replica_middlewares(self.asgi)
 
     async def v2_http(self, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes):

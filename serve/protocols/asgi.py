@@ -33,16 +33,19 @@ class PathDispatch:
         return await self.http_app(scope, receive, send)
 
 
-def model_asgi_app(entry: Entry, runner, v2=None, routers: tuple = (), guard=None, gate=None) -> PathDispatch:
+def model_asgi_app(entry: Entry, runner, v2=None, routers: tuple = (), guard=None, gate=None,
+                   drain_refused: bool = False) -> PathDispatch:
     """The whole app of one model replica. `runner` is a `serve.runner.ModelRunner`; `v2`, a
     `serve.protocols.v2.V2Model`, adds the Open Inference Protocol routes (whose errors keep the v2 shape);
     `routers` other protocols' routes (the hosted /v1); `guard` checks tokens on the original routes and socket.io;
-    `gate(scope)` admits or refuses a request before its body is read (default: the runner's admission)."""
+    `gate(scope)` admits or refuses a request before its body is read (default: the runner's admission);
+    `drain_refused`: clients reach this app directly (no proxy holds their bodies), see `BodyLimits`."""
     limits = entry.serving.limits
     routers = (*routers, model_router(v2)) if v2 is not None else tuple(routers)
     http = BodyLimits(model_http_app(entry, runner, routers, guard), limits.max_body_bytes, limits.body_timeout_s,
                       gate=gate or (lambda scope: runner.admission.check()),
-                      error_body=lambda scope, error: v2_error_body(error) if is_v2_path(scope) else None)
+                      error_body=lambda scope, error: v2_error_body(error) if is_v2_path(scope) else None,
+                      drain_refused=drain_refused)
     if entry.query.socket is None:
         return PathDispatch(http)
     return PathDispatch(http, socket_app(entry, runner, guard))

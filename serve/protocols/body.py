@@ -18,10 +18,16 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 class BodyLimits:
     """`gate`, when given, is called with the request's scope before the body is read and may raise a ServeError
-    (e.g. overload): a request refused anyway costs no body transfer."""
+    (e.g. overload): a request refused anyway costs no body transfer.
 
-    def __init__(self, app, max_bytes: int, timeout_s: float, gate=None, error_body=None):
+    `drain_refused`: read (and drop) the body of a request the gate refused before answering. Needed when the
+    client's connection reaches this app directly (HAProxy's direct ingress): a server that answers and closes
+    with unread bytes in its socket makes the kernel reset the connection, and the client sees a reset instead of
+    the 503. Behind Ray's Python proxy the body is already in the proxy and skipping it saves the transfer."""
+
+    def __init__(self, app, max_bytes: int, timeout_s: float, gate=None, error_body=None, drain_refused=False):
         self.app, self.max_bytes, self.timeout_s, self.gate = app, max_bytes, timeout_s, gate
+        self.drain_refused = drain_refused
         #: (scope, error) -> the JSON body for this route's protocol, or None for the project's shape
         self.error_body = error_body or (lambda scope, error: None)
 
@@ -29,11 +35,16 @@ class BodyLimits:
         if scope["type"] != "http" or scope.get("method") not in BODY_METHODS:
             return await self.app(scope, receive, send)
         try:
-            if self.gate:
-                self.gate(scope)
             declared = content_length(scope)
             if declared is not None and declared > self.max_bytes:
                 raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {self.max_bytes}")
+            if self.gate:
+                try:
+                    self.gate(scope)
+                except ServeError:
+                    if self.drain_refused:
+                        await asyncio.wait_for(self.read(receive), self.timeout_s)
+                    raise
             body = await asyncio.wait_for(self.read(receive), self.timeout_s)
         except asyncio.TimeoutError:
             error = BodyTimeout(f"the body did not arrive within {self.timeout_s:g} s")

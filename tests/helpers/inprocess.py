@@ -87,9 +87,9 @@ def under_route_prefix(prefix: str, app):
     return mounted
 
 
-def model_app(runner: ModelRunner):
-    """The model's ASGI app as the proxy reaches it: under /<name>."""
-    return under_route_prefix(f"/{runner.entry.name}", model_asgi_app(runner.entry, runner))
+def model_app(runner: ModelRunner, **options: Any):
+    """The model's ASGI app as the proxy reaches it: under /<name>; `options` go to `model_asgi_app`."""
+    return under_route_prefix(f"/{runner.entry.name}", model_asgi_app(runner.entry, runner, **options))
 
 
 def asgi_client(runner: ModelRunner) -> httpx.AsyncClient:

@@ -218,6 +218,44 @@ def test_overload_is_refused_before_the_body_is_read(fixture_families):
     assert busy.status_code == 200
 
 
+@pytest.mark.parametrize("drain_refused", [True, False])
+def test_a_client_sending_straight_to_the_replica_reads_its_503_when_bodies_are_drained(fixture_families,
+                                                                                          drain_refused):
+    """With HAProxy's direct ingress the client's connection ends in the replica. A refusal answered without
+    reading the body closes a socket holding unread bytes, and the kernel resets the connection: the client sees a
+    reset, not the 503 (what the overload test saw with HAProxy). Draining the refused body first lets it read
+    the 503. The body (6 MB) is more than loopback's socket buffers hold, so the reset shows without draining."""
+    runner = loaded_runner(slow_entry())
+    body = json.dumps({"data": "data:image/png;base64," + "A" * 6_000_000}).encode()
+
+    async def scenario():
+        async with uvicorn_serving(model_app(runner, drain_refused=drain_refused)) as url:
+            host, port = url.removeprefix("http://").split(":")
+            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+                busy = asyncio.ensure_future(client.post("/slow/query_once", json={"data": image_uri()}))
+                while not runner.admission.in_flight:
+                    await asyncio.sleep(0.01)
+                reader, writer = await asyncio.open_connection(host, int(port))
+                try:
+                    writer.write(f"POST /slow/query_once HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                                 f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+                    await writer.drain()
+                    answer = await asyncio.wait_for(reader.read(), 10)
+                except ConnectionError as error:
+                    answer = error
+                writer.close()
+                await busy
+                return answer
+
+    answer = asyncio.run(scenario())
+    if not drain_refused:
+        assert isinstance(answer, ConnectionResetError), answer
+        return
+    head, _, reply = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), head
+    assert json.loads(reply)["error"] == "overloaded"
+
+
 def test_a_model_that_failed_to_load_answers_503_and_says_why(fixture_families):
     runner = loaded_runner(fixture_entry("broken", "test-fails-to-load"))
     response = call(runner, "POST", "/broken/query_once", json={"data": image_uri()})
