@@ -82,8 +82,9 @@ class ModelRunner:
         self.output_type = None  # known once the family's module imports
         # Sized from the cores this process may use (a Ray replica: the machine's or the pod's, not num_cpus).
         concurrent_batches, self.intra_op_threads = entry.serving.threads.resolve(usable_cores())
+        self.decoding = 0  # admitted requests not yet in the batch queue
         self.batches = BatchQueue(self._infer_batch, batching.max_batch_size, batching.batch_wait_timeout_s,
-                                  concurrency=concurrent_batches)
+                                  concurrency=concurrent_batches, arriving=lambda: self.decoding)
         self.heap = HeapTrimmer()
         self._trimming: asyncio.Task | None = None
 
@@ -156,7 +157,11 @@ class ModelRunner:
         answered = False
         try:
             # Decoding (PIL releases the GIL) runs beside the model's thread, not on the event loop.
-            image = await asyncio.to_thread(self._decode, source)
+            self.decoding += 1
+            try:
+                image = await asyncio.to_thread(self._decode, source)
+            finally:
+                self.decoding -= 1
             result, batch_size, queue_s, inference_s = await self.batches.submit((image, time.perf_counter()))
             answered = True
             drawn = await asyncio.to_thread(self.model.render, image, result) if render else None

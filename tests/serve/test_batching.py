@@ -64,6 +64,34 @@ def test_a_lone_item_waits_at_most_the_wait_and_zero_wait_means_alone():
     assert handler.batches == [[1], [2]]
 
 
+def test_a_batch_waits_only_while_items_are_on_their_way():
+    """`arriving` (a replica: requests still decoding): none on their way, a lone item runs at once instead of
+    waiting out the wait; one on its way, the batch waits for it and takes it."""
+    handler = Recorder()
+    on_the_way = 0
+
+    async def scenario():
+        nonlocal on_the_way
+        queue = BatchQueue(handler, max_batch_size=8, wait_s=5.0, arriving=lambda: on_the_way)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        assert await queue.submit(1) == 10
+        alone_s = loop.time() - start
+
+        async def late_arrival():
+            nonlocal on_the_way
+            await asyncio.sleep(0.1)
+            on_the_way = 0
+            return await queue.submit(3)
+
+        on_the_way = 1
+        return alone_s, await asyncio.gather(queue.submit(2), late_arrival())
+
+    alone_s, answers = asyncio.run(scenario())
+    assert alone_s < 1.0  # not the 5 s wait
+    assert answers == [20, 30] and handler.batches == [[1], [2, 3]]
+
+
 def test_items_arriving_during_a_batch_form_the_next_one():
     handler = Recorder(delay_s=0.2)
 
