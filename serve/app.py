@@ -16,6 +16,7 @@ from typing import Any
 from ray import serve
 
 from serve.catalog import Entry, load_catalog
+from serve.device import cuda_available
 from serve.errors import ServeError
 from serve.front import haproxy_front, replica_middlewares
 from serve.local_only import bind_replica_grpc_to_loopback
@@ -34,12 +35,6 @@ from serve.tokens import TokenStore
 log = logging.getLogger("ray.serve")
 #: The Serve application of a sleeping model's hosted gateway: a dot, which model names cannot hold.
 HOSTED_GATEWAY_SUFFIX = ".v1"
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def choose_device(entry: Entry, gpu_ids: list) -> str:

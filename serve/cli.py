@@ -1,4 +1,4 @@
-"""`runway-models validate | schema | serve | generate`: parse arguments, call the layers below.
+"""`runway-models validate | schema | serve | profile | generate`: parse arguments, call the layers below.
 
 `generate` belongs to the manifest generator (the top-level `deploy` package, installed with the `deploy` extra);
 the runtime never imports it: its arguments are handed to `deploy.cli` only when the subcommand runs.
@@ -12,11 +12,13 @@ import os
 import sys
 from pathlib import Path
 
-from serve.catalog import CatalogError, catalog_json_schema, load_catalog, weights_to_fetch
+from serve.catalog import CatalogError, catalog_json_schema, load_catalog, resolve_path, weights_to_fetch
 from serve.front import DEFAULT_FRONT, FRONT_ENV, FRONTS
 
 #: What to install for `generate` (also deploy/cli.py's, when one of the extra's modules is missing).
 DEPLOY_EXTRA_HINT = "pip install 'runway-models[deploy]' (in a checkout: pip install -e '.[deploy]')"
+#: The photo `profile` measures with unless given one.
+PROFILE_PHOTO = "${RUNWAY_SHARED}/images/dog.jpg"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -59,6 +61,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from serve.profile import ProfileError, profile, table, write_catalog  # loads a model: only here
+    from serve.weights import WeightsNotFetched
+
+    try:
+        catalog = load_catalog(args.catalog)
+        entry = catalog.get(args.model)
+    except CatalogError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyError:
+        print(f"error: no model {args.model!r} in {args.catalog}; known: {', '.join(catalog.names)}", file=sys.stderr)
+        return 1
+    try:
+        image = Path(args.image) if args.image else resolve_path(PROFILE_PHOTO, catalog.base_dir)
+        result = profile(entry, catalog.base_dir, image, args.device, args.max_batch, args.seconds,
+                         report=lambda row, done, total: print(f"measured {done}/{total}: {row.layout} batch "
+                                                               f"{row.batch_size}", file=sys.stderr, flush=True))
+        print(table(result))
+        if args.write:
+            write_catalog(Path(args.catalog), entry.name, result.choice, Path(args.write))
+            print(f"wrote {args.write}")
+    except (ProfileError, WeightsNotFetched, CatalogError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        Path(args.json).write_text(result.model_dump_json(indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace, rest: list[str]) -> int:
     try:
         from deploy.cli import main as generate_main
@@ -95,6 +128,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what takes requests before the replicas: Ray Serve's Python proxy or HAProxy with "
                           f"direct ingress to the replicas (serve/front.py; default: ${FRONT_ENV} or %(default)s)")
     run.set_defaults(func=cmd_serve)
+
+    prof = sub.add_parser("profile", help="measure a model's batch latency and throughput on this machine and "
+                                          "choose its batching, threads and target_ongoing_requests")
+    prof.add_argument("model")
+    prof.add_argument("--catalog", default="models.json")
+    prof.add_argument("--image", help=f"the photo batches are made of (default: {PROFILE_PHOTO}, the shared folder "
+                                      "weight paths use)")
+    prof.add_argument("--device", choices=("cpu", "cuda"),
+                      help="default: cuda when the entry wants a GPU and torch has CUDA, else cpu")
+    prof.add_argument("--max-batch", type=int, default=8, help="largest batch size measured (of 1, 2, 4, 8)")
+    prof.add_argument("--seconds", type=float, default=20.0,
+                      help="measuring time shared by all variants, warm-up apart (default: %(default)s)")
+    prof.add_argument("--write", metavar="PATH", help="write a copy of the catalog with the chosen settings")
+    prof.add_argument("--json", metavar="PATH", help="write the measurements and the choice as JSON")
+    prof.set_defaults(func=cmd_profile)
 
     # Its own options (and --help) are parsed by deploy.cli, imported only when it runs.
     generate = sub.add_parser("generate", add_help=False,
