@@ -44,10 +44,10 @@ BATCH_SIZES = (1, 2, 4, 8)
 #: headroom for decoding, the batch wait and a loaded machine (shared machines here ran 2x slower some days), so
 #: that at steady load admission (serve/admission.py) does not start refusing requests the budget allows.
 LATENCY_SHARE = 0.25
-#: `batch_wait_timeout_s` as a share of the chosen layout's batch-1 latency. A lone request always waits this
-#: long for company before computing, so it adds this share to the latency at concurrency 1 (issue 12 asks for at
-#: most 1.05x a plain server's p50 there); under load batches fill from the queue while others compute, so a
-#: longer wait buys little.
+#: `batch_wait_timeout_s` as a share of the chosen layout's batch-1 latency. A batch waits while another request
+#: is still decoding (serve/batching.py, `arriving`), and every request already in it pays that wait: 5 % keeps
+#: that cost within issue 12's margin (p50 at most 1.05x a plain server's). Under load batches fill from the queue
+#: while others compute, so a longer wait buys little.
 WAIT_SHARE = 0.05
 #: Throughputs within this share of the best are ties (one short run on a shared machine measures no closer); of
 #: those the variant with the lowest batch latency wins.
