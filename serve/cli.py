@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from serve.catalog import CatalogError, catalog_json_schema, load_catalog, resolve_path, weights_to_fetch
-from serve.front import DEFAULT_FRONT, FRONT_ENV, FRONTS
+from serve.front import FRONT_ENV, FRONTS, LOCAL_DEFAULT_FRONT
 
 #: What to install for `generate` (also deploy/cli.py's, when one of the extra's modules is missing).
 DEPLOY_EXTRA_HINT = "pip install 'runway-models[deploy]' (in a checkout: pip install -e '.[deploy]')"
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-cpus", type=int, help="logical CPUs for Ray (default: this machine's)")
     run.add_argument("--grpc-port", type=int, help="also serve the Open Inference Protocol over gRPC on this port "
                                                    "(Serve's gRPC proxy; needs tritonclient; default: off)")
-    run.add_argument("--front", choices=FRONTS, default=os.environ.get(FRONT_ENV, DEFAULT_FRONT),
+    run.add_argument("--front", choices=FRONTS, default=os.environ.get(FRONT_ENV, LOCAL_DEFAULT_FRONT),
                      help="what takes requests before the replicas: Ray Serve's Python proxy or HAProxy with "
                           f"direct ingress to the replicas (serve/front.py; default: ${FRONT_ENV} or %(default)s)")
     run.set_defaults(func=cmd_serve)

@@ -11,7 +11,8 @@ wraps its own app in them (`replica_middlewares`); HAProxy's stats and Prometheu
 which local mode rewrites to loopback (serve/local_only.py); HAProxy's own failures (no replica to send to) are
 Ray's plain-text 500, which local mode replaces by our JSON 503 (`answer_haproxy_errors_in_json`); a request whose
 replica dies while answering is cut (the connection closes without an answer, which HTTP lets a client retry)
-where the Python proxy answered 503.
+where the Python proxy answered 503; a request the replica refuses (overload) has its body read first, or closing
+the connection with unread bytes would reset it (serve/protocols/body.py, `drain_refused`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import os
 import socket
 
 FRONTS = ("python", "haproxy")
-#: Not yet HAProxy: under overload (64 clients against one yolo replica) some clients got their connection reset
-#: instead of the JSON 503, since the replica refuses before reading the body and no proxy has buffered it
-#: (tests/serve/test_hostile_clients.py, overload, with --front haproxy). Until that holds, HAProxy is opt-in.
-DEFAULT_FRONT = "python"
+#: `runway-models serve`: HAProxy, measured faster for every model at one client and for the fast models at 16
+#: (docs/benchmarks.md), and the whole test suite runs with it.
+LOCAL_DEFAULT_FRONT = "haproxy"
+#: The chart (`serve.front`): Ray's Python proxy until HAProxy has run on a real cluster here, and because there
+#: HAProxy's own failures (no replica to send to) stay Ray's plain-text 500: the JSON error file is written by a
+#: local-mode worker hook (`answer_haproxy_errors_in_json`) that a RayService cannot install.
+CHART_DEFAULT_FRONT = "python"
 FRONT_ENV = "RUNWAY_FRONT"  # `runway-models serve --front`'s default
 HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
 #: Ports HAProxy mode opens besides Serve's HTTP/gRPC ones: its stats page and Prometheus frontends, and the

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from serve.catalog import Catalog
 from serve.describe import availability
-from serve.front import DEFAULT_FRONT, local_front_env
+from serve.front import LOCAL_DEFAULT_FRONT, local_front_env
 from serve.heap import MALLOC_ENV
 from serve.protocols.proxy import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 
@@ -33,7 +33,7 @@ class LocalSettings:
     metrics_port: int = 8080
     num_cpus: int | None = None
     grpc_port: int | None = None  # the Open Inference Protocol over gRPC (Serve's gRPC proxy); None: off
-    front: str = DEFAULT_FRONT  # serve/front.py: Ray's Python proxy or HAProxy with direct ingress
+    front: str = LOCAL_DEFAULT_FRONT  # serve/front.py: Ray's Python proxy or HAProxy with direct ingress
 
 
 def servable(catalog: Catalog, wanted: list[str] | None) -> list[str]:

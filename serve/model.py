@@ -31,6 +31,10 @@ class ModelSpec:
     weights: dict[str, Path] = field(default_factory=dict)
     options: Mapping[str, Any] | Options = field(default_factory=dict)
     device: str = "cpu"  # "cpu" or "cuda"
+    #: How the replica runs the model (serving.threads resolved for the cores it may use): batches computing at
+    #: once and threads per op. Families with their own pools (TFLite interpreters) size them from these.
+    batches: int = 1
+    intra_op: int = 1
 
 
 @dataclass(frozen=True)

@@ -217,18 +217,28 @@ def profile(entry: Entry, base_dir: Path, image_path: Path, device: str | None =
         raise ProfileError(f"{entry.name}: {entry.serving.implementation!r} runs on CPU only; use --device cpu")
     image = load_image(image_path, entry)
     cores = usable_cores()
-    model = build_model(entry, base_dir, device=device)
-    model.load()
+
+    def loaded(threads: Threads | None = None) -> Model:
+        model = build_model(entry, base_dir, device=device, threads=threads)
+        model.load()
+        return model
+
+    model = loaded()
     torch = sys.modules.get("torch")  # imported by the family: torch's intra-op threads are a knob
     torch_threads = torch.get_num_threads() if torch else None
     # The catalog refuses max_batch_size above max_ongoing_requests (a batch that could never fill).
     sizes = batch_sizes(min(max_batch, entry.serving.max_ongoing_requests))
-    variants = [(b, i, n) for b, i in thread_layouts(cores, torch is not None, model.concurrent_batches)
-                for n in sizes]
+    # A family with a pool of its own (TFLite interpreters) sizes it from the layout it is built for
+    # (ModelSpec.batches): it is rebuilt for each layout, up to what a pool sized for every core computes at once.
+    pooled = torch is None and model.concurrent_batches is not None
+    widest = loaded(Threads(batches=cores)).concurrent_batches if pooled else model.concurrent_batches
+    variants = [(b, i, n) for b, i in thread_layouts(cores, torch is not None, widest) for n in sizes]
     share = seconds / len(variants)
     rows, began = [], time.perf_counter()
     try:
         for batches, intra_op, size in variants:
+            if pooled and size == sizes[0]:  # a new layout: the pool sized for it
+                model = loaded(Threads(batches=batches))
             rows.append(measure(model, image, batches, intra_op, size, share))
             if report:
                 report(rows[-1], len(rows), len(variants))

@@ -20,7 +20,7 @@ import numpy as np
 
 from serve.admission import Admission
 from serve.batching import BatchQueue
-from serve.catalog import Entry
+from serve.catalog import Entry, Threads
 from serve.codecs import check_pixels, decode_bytes, decode_image, encode_image
 from serve.errors import InvalidPayload, ModelUnavailable, ServeError
 from serve.heap import HeapTrimmer
@@ -49,9 +49,11 @@ class Answer:
     drawn: np.ndarray | None = None  # with render: the input with the answer drawn
 
 
-def build_model(entry: Entry, base_dir: Path, device: str = "cpu", progress: ProgressReporter | None = None) -> Model:
+def build_model(entry: Entry, base_dir: Path, device: str = "cpu", progress: ProgressReporter | None = None,
+                threads: Threads | None = None) -> Model:
     """Instantiate (not load) the family the entry names, with its weight paths resolved (downloaded when only
-    a URL is there, reporting the bytes to `progress`)."""
+    a URL is there, reporting the bytes to `progress`), for the entry's thread layout (or `threads`) resolved for
+    the cores this process may use."""
     assert entry.serving is not None
     serving = entry.serving
 
@@ -60,7 +62,9 @@ def build_model(entry: Entry, base_dir: Path, device: str = "cpu", progress: Pro
 
     weights = {role: local_weights(entry.name, role, w, base_dir, reporter(role))
                for role, w in serving.weights.items()}
-    spec = ModelSpec(name=entry.name, weights=weights, options=serving.options, device=device)
+    batches, intra_op = (threads or serving.threads).resolve(usable_cores())
+    spec = ModelSpec(name=entry.name, weights=weights, options=serving.options, device=device, batches=batches,
+                     intra_op=intra_op)
     return family_of(serving.implementation).build(spec)
 
 

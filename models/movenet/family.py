@@ -8,8 +8,10 @@ from serve.family import Family, Options, WeightRoles
 
 
 class MoveNetOptions(Options):
-    num_threads: int = Field(1, ge=1, description="threads per TFLite interpreter")
-    interpreters: int = Field(1, ge=1, description="TFLite interpreters per replica, run side by side on a batch")
+    num_threads: int | None = Field(None, ge=1, description="threads per TFLite interpreter; default: "
+                                    "serving.threads.intra_op (resolved for the replica's cores)")
+    interpreters: int | None = Field(None, ge=1, description="TFLite interpreters per replica, each computing "
+                                     "one image at a time; default: serving.threads.batches (resolved)")
     min_score: float = Field(0.0, ge=0, le=1, description="keypoints scoring lower are left out; 0 keeps all 17")
 
 

@@ -48,7 +48,7 @@ class MoveNetModel(Model[Pose]):
         return self.pool.size
 
     def load_weights(self) -> None:
-        self.pool = InterpreterPool(self.spec.weights["tflite"], self.options.num_threads, self.options.interpreters)
+        self.pool = InterpreterPool.for_spec(self.spec.weights["tflite"], self.spec, self.options)
         detail = self.pool.probe.get_input_details()[0]
         self.input_index, self.dtype = detail["index"], np.dtype(detail["dtype"])
         self.size = (int(detail["shape"][2]), int(detail["shape"][1]))

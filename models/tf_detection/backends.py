@@ -50,10 +50,8 @@ def _detection_outputs(interpreter) -> tuple[int, int, int, int]:
 class TFLiteBackend:
     """A TFLite detector run on an `InterpreterPool`."""
 
-    def __init__(
-        self, path: Path, num_threads: int = 1, interpreters: int = 1, mean: float = 127.5, std: float = 127.5
-    ):
-        self.pool = InterpreterPool(path, num_threads, interpreters)
+    def __init__(self, pool: InterpreterPool, mean: float = 127.5, std: float = 127.5):
+        self.pool = pool
         detail = self.pool.probe.get_input_details()[0]
         self.input_index = detail["index"]
         self.height, self.width = int(detail["shape"][1]), int(detail["shape"][2])

@@ -17,8 +17,10 @@ class TFDetectionOptions(Options):
     label_offset: int | None = Field(None, description="added to a raw class before the label-map lookup; "
                                      "default 1 for tflite (0-based classes), 0 otherwise")
     label_field: str = Field("display_name", description="the .pbtxt item field used as the label")
-    num_threads: int = Field(2, ge=1, description="threads per TFLite interpreter")
-    interpreters: int = Field(1, ge=1, description="TFLite interpreters per replica, run side by side on a batch")
+    num_threads: int | None = Field(None, ge=1, description="threads per TFLite interpreter; default: "
+                                    "serving.threads.intra_op (resolved for the replica's cores)")
+    interpreters: int | None = Field(None, ge=1, description="TFLite interpreters per replica, each computing "
+                                     "one image at a time; default: serving.threads.batches (resolved)")
     input_mean: float = Field(127.5, description="float TFLite inputs: (pixel - mean) / std")
     input_std: float = Field(127.5, gt=0, description="float TFLite inputs: (pixel - mean) / std")
     input_size: tuple[PositiveInt, PositiveInt] | None = Field(

@@ -10,12 +10,11 @@ Weights (`ModelSpec.weights` roles; exactly one model role):
 Options: models/tf_detection/family.py (thresholds, label offset and field, TFLite threads and interpreters,
 float TFLite normalisation, input_size for SavedModel / frozen graph, frozen-graph session threads).
 
-Threads vs interpreters, measured for the quantized SSD MobileNet v1 on 2 cores (predict only, ms per image,
-batch 1 / batch 8, two runs): 1 interpreter x 1 thread 14 / 14; 1 x 2 threads 7.4-8.2 / 7.5-7.9;
-2 interpreters x 1 thread 14 / 7.2-7.6; 2 x 2 threads 8-15 / 7.6-14 (oversubscribed, unstable). The pool
-doubles batch throughput over serial single-threaded interpreters but only matches one interpreter using both
-cores, and does nothing for batch 1: keep 1 x 2 here; use interpreters=N with num_threads=1 where cores
-outnumber what one interpreter can use, or where each model must stay on one thread.
+Threads vs interpreters: unless the options set them, the TFLite pool follows the replica's thread layout
+(`InterpreterPool.for_spec`: one interpreter per batch computing at once, serving.threads.intra_op threads each).
+Measured for the quantized SSD MobileNet v1 on 2 cores, predict alone (ms per image, batch 1 / batch 8): 1 x 1
+thread 14 / 14; 1 x 2 threads 7.4-8.2 / 7.5-7.9; 2 interpreters x 1 thread 14 / 7.2-7.6. Alone, 1 x 2 answers one
+image fastest; under load, with decoding taking a core, 2 x 1 served more (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from models.outputs import Box, Detection, Detections
 from models.tf_detection.backends import FrozenGraphBackend, RawDetections, SavedModelBackend, TFLiteBackend
 from models.tf_detection.family import FAMILY, TFDetectionOptions
 from models.tf_detection.labels import LabelMap
+from models.tflite import InterpreterPool
 from serve.model import Model
 
 
@@ -48,7 +48,7 @@ class TFDetectionModel(Model[Detections]):
         weights, opts = self.spec.weights, self.options
         (fmt,) = self.family.weights.choose(weights).required  # one of FORMATS (+ optional labels)
         if fmt == "tflite":
-            self.backend = TFLiteBackend(weights[fmt], num_threads=opts.num_threads, interpreters=opts.interpreters,
+            self.backend = TFLiteBackend(InterpreterPool.for_spec(weights[fmt], self.spec, opts),
                                          mean=opts.input_mean, std=opts.input_std)
         elif fmt == "saved_model":
             self.backend = SavedModelBackend(weights[fmt], opts.input_size, opts.signature)

@@ -121,6 +121,16 @@ def test_interpreter_pool_gives_the_serial_answers(shared, photo):
     assert (one.concurrent_batches, two.concurrent_batches) == (1, 2)  # the runner computes no more at once
 
 
+def test_unset_the_interpreter_pool_follows_the_replicas_thread_layout(shared):
+    """Options unset: one interpreter per batch computing at once (ModelSpec.batches), intra_op threads each;
+    set, they win."""
+    weights = {"tflite": shared / SSD}
+    for (batches, intra_op), options, size in [((2, 1), {}, 2), ((1, 2), {}, 1), ((2, 1), {"interpreters": 1}, 1)]:
+        model = TFDetectionModel(ModelSpec("ssd", weights, options, batches=batches, intra_op=intra_op))
+        model.load()
+        assert model.concurrent_batches == size
+
+
 @pytest.mark.slow
 def test_threshold_and_cap(shared, photo):
     (answer,) = ssd(shared, score_threshold=0.0, max_detections=3).infer([photo("dog.jpg")])
