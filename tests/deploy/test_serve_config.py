@@ -52,7 +52,7 @@ def test_deployment_options_are_the_runtimes_own(config):
     yolo = next(a for a in config["applications"] if a["name"] == "yolo")["deployments"][0]
     assert yolo["autoscaling_config"]["min_replicas"] == 1 and yolo["autoscaling_config"]["max_replicas"] == 2
     assert yolo["ray_actor_options"] == {"num_cpus": 0.4, "num_gpus": 0.25}
-    assert yolo["user_config"]["max_batch_size"] == 8
+    assert yolo["user_config"]["max_batch_size"] == 4
     detection = next(a for a in config["applications"] if a["name"] == "object-detection")["deployments"][0]
     assert "num_gpus" not in detection["ray_actor_options"]  # specs.gpu is false
 
